@@ -1,0 +1,1 @@
+"""Membership inference, DP auditing (epsilon lower bounds), synthetic-data attacks."""

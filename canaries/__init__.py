@@ -1,0 +1,1 @@
+"""Canaries: secret formats, planting, scoring, exposure, extraction, scrubbing."""

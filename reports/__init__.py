@@ -1,0 +1,1 @@
+"""The report record, its renderings, policy evaluation, and masking of secrets."""
