@@ -1,0 +1,113 @@
+"""The table schema: column kinds and the public facts the codec needs.
+
+Privacy rule 2 of DESIGN.md: schema facts (column kinds, categorical domains,
+numeric formats) are either declared public by the user (a YAML file), or
+selected with DP and charged to the budget, or inferred from the data as an
+explicit opt-in that the run reports as outside the DP guarantee.
+``Column.source`` records which of the three each fact came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+Kind = Literal["numeric", "categorical", "datetime", "text", "pattern"]
+KINDS: tuple[str, ...] = ("numeric", "categorical", "datetime", "text", "pattern")
+Source = Literal["declared", "dp", "inferred"]
+
+
+@dataclass
+class Column:
+    """One column and how it is tokenized.
+
+    Attributes:
+        name: column name.
+        kind: numeric | categorical | datetime | text | pattern.
+        nullable: whether the column may be empty.
+        integer: numeric only; values are whole numbers.
+        sig_digits: numeric only; significant digits kept (mantissa tokens).
+        categories: categorical only; the domain. ``None`` means "select with DP".
+        format: datetime only; a ``strftime`` format, e.g. ``%Y-%m-%d``.
+        max_tokens: text only; longer values are truncated (the record is never split).
+        pattern: pattern only; ``d`` digit, ``A`` upper-case letter, ``a`` lower-case
+            letter, ``\\`` escapes the next character, anything else is a literal.
+            Only the class positions are learned; literals are put back on decoding.
+        pii: optional Presidio entity hint (``PERSON``, ``US_SSN`` ...).
+        source: where the facts above came from: declared | dp | inferred.
+    """
+
+    name: str
+    kind: Kind
+    nullable: bool = False
+    integer: bool = False
+    sig_digits: int = 3
+    categories: list[str] | None = None
+    format: str | None = None
+    max_tokens: int = 48
+    pattern: str | None = None
+    pii: str | None = None
+    source: Source = "declared"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"column {self.name!r}: unknown kind {self.kind!r} (expected one of {', '.join(KINDS)})")
+        if self.kind == "pattern" and not self.pattern:
+            raise ValueError(f"column {self.name!r}: kind 'pattern' needs a pattern")
+        if self.kind == "datetime" and not self.format:
+            raise ValueError(f"column {self.name!r}: kind 'datetime' needs a format")
+        if not 1 <= self.sig_digits <= 9:
+            raise ValueError(f"column {self.name!r}: sig_digits must be in 1..9")
+        if self.max_tokens < 1:
+            raise ValueError(f"column {self.name!r}: max_tokens must be >= 1")
+
+
+@dataclass
+class Schema:
+    """Ordered columns; the sequence order is the order of ``columns``."""
+
+    columns: list[Column] = field(default_factory=list)
+    text: bool = False  # plain-text records: one ``text`` column, written as .jsonl
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "columns": [asdict(c) for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Schema":
+        if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
+            raise ValueError("schema must be a mapping with a 'columns' list")
+        known = set(Column.__dataclass_fields__)
+        cols = []
+        for raw in data["columns"]:
+            unknown = set(raw) - known
+            if unknown:
+                raise ValueError(f"schema column {raw.get('name')!r}: unknown keys {sorted(unknown)}")
+            cols.append(Column(**raw))
+        return cls(columns=cols, text=bool(data.get("text", False)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Schema":
+        """Read a declared (public) schema from YAML; every fact in it is public."""
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+        schema = cls.from_dict(data)
+        for c in schema.columns:
+            c.source = "declared"
+        return schema
+
+    def dump(self, path: str | Path) -> None:
+        with open(path, "w", encoding="utf-8") as fh:
+            yaml.safe_dump(self.to_dict(), fh, sort_keys=False)
