@@ -1,0 +1,775 @@
+"""Records in and out: load, normalise, infer or check a schema, split, hash, write.
+
+Conventions every other module can rely on:
+
+* A loaded table is a :class:`Dataset` whose ``frame`` holds **strings only**
+  (pandas ``str`` dtype); a missing value is the empty string ``""``, never
+  ``None`` or NaN. CSV cells are kept verbatim (no stripping, no number parsing);
+  JSONL numbers keep their source spelling; Parquet values are rendered as text
+  (``true``/``false``, ``repr`` of floats, ISO dates, compact JSON for nested values),
+  and Parquet nulls and float NaN become ``""``.
+* Plain text (``.txt``) is one record per line, in a one-column frame ``text``
+  with ``is_text=True``; blank lines are skipped (an empty record trains nothing).
+* Files are UTF-8 (a leading BOM is allowed). Every problem with the input is a
+  :class:`~auditor.errors.UserError` whose one-line message names the file, line,
+  byte offset or column, and never a data value (values may be PII).
+
+Schema inference (:func:`infer_schema`) learns facts from the private data outside
+DP-SGD, so every inferred fact is marked ``source="inferred"`` and listed by
+:func:`schema_facts_outside_guarantee` for ``privacy.json`` (DESIGN.md, rule 2).
+It never stores data values: categorical domains are left ``None`` so that they
+are declared by the user or selected with DP later.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from auditor.errors import UserError
+from auditor.schema import Column, Schema
+
+DEMO_CSV = Path(__file__).parent / "data" / "demo.csv"
+DEMO_SCHEMA = Path(__file__).parent / "data" / "demo_schema.yaml"
+
+FORMATS: dict[str, str] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".json-lines": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".txt": "text",
+}
+"""File extension -> format name. ``fmt=`` takes the format names."""
+
+TEXT_COLUMN = "text"
+
+
+@dataclass
+class Dataset:
+    """Records as a frame of strings.
+
+    Attributes:
+        frame: one row per record, every cell a ``str``; missing is ``""``.
+        is_text: plain-text records (a single ``text`` column).
+        name: where the records came from (a file name, or ``"<frame>"``), for messages.
+    """
+
+    frame: pd.DataFrame
+    is_text: bool = False
+    name: str = "<frame>"
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_records(path: str | os.PathLike, *, fmt: str | None = None) -> Dataset:
+    """Read records from CSV, JSONL, Parquet or plain text.
+
+    Args:
+        path: the file.
+        fmt: ``csv`` | ``jsonl`` | ``parquet`` | ``text``; by default taken from the
+            extension (see :data:`FORMATS`).
+
+    Returns:
+        A :class:`Dataset` of strings (missing = ``""``) with at least one record.
+
+    Raises:
+        UserError: missing file, a directory, unsupported format, empty file,
+            header-only CSV, bytes that are not UTF-8, ragged CSV rows, a JSONL line
+            that is not an object, duplicate or empty column names.
+    """
+    path = Path(path)
+    fmt = _format_of(path, fmt)
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, expected a {fmt} file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not raw.strip():
+        raise UserError(f"{path}: the file is empty")
+    if fmt == "parquet":
+        frame = _parquet_frame(path, raw)
+        return Dataset(frame=frame, name=path.name)
+    text = _decode(path, raw)
+    if fmt == "csv":
+        return Dataset(frame=_csv_frame(path, text), name=path.name)
+    if fmt == "jsonl":
+        return Dataset(frame=_jsonl_frame(path, text), name=path.name)
+    return Dataset(frame=_text_frame(path, text), is_text=True, name=path.name)
+
+
+def dataset_from_frame(frame: pd.DataFrame) -> Dataset:
+    """Normalise a caller's DataFrame to the loader's convention (strings, ``""`` missing).
+
+    Values are rendered as Parquet values are (see the module docstring).
+
+    Raises:
+        UserError: no columns, no rows, duplicate or empty column names.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise UserError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    names = [str(c) for c in frame.columns]
+    _check_names("the DataFrame", names)
+    columns = {name: [_cell_text(v, "the DataFrame", name) for v in frame.iloc[:, i].tolist()] for i, name in enumerate(names)}
+    out = _string_frame(columns, names)
+    if out.empty:
+        raise UserError("the DataFrame has no records")
+    return Dataset(frame=out)
+
+
+def dataset_from_texts(texts: Iterable[str]) -> Dataset:
+    """Plain-text records from an iterable of strings; empty strings are skipped.
+
+    Raises:
+        UserError: a non-string item (its position is named), or no records.
+    """
+    kept = []
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise UserError(f"text record {i + 1} is a {type(t).__name__}, expected a string")
+        if t:
+            kept.append(t)
+    if not kept:
+        raise UserError("no text records given")
+    return Dataset(frame=_string_frame({TEXT_COLUMN: kept}, [TEXT_COLUMN]), is_text=True)
+
+
+def _format_of(path: Path, fmt: str | None) -> str:
+    names = sorted(set(FORMATS.values()))
+    if fmt is not None:
+        if fmt not in names:
+            raise UserError(f"unsupported format {fmt!r}; use one of {', '.join(names)}")
+        return fmt
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        shown = suffix or "(no extension)"
+        raise UserError(
+            f"{path.name}: unsupported file type {shown}; use one of {', '.join(FORMATS)} or give the format explicitly"
+        )
+    return FORMATS[suffix]
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path.name}: not valid UTF-8 (first bad byte at offset {exc.start}); re-encode it as UTF-8") from None
+
+
+def _check_names(where: str, names: Sequence[str]) -> None:
+    if not names:
+        raise UserError(f"{where}: no columns")
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name == "":
+            raise UserError(f"{where}: column {i + 1} has an empty name")
+        if name in seen:
+            raise UserError(f"{where}: duplicate column name {name!r}")
+        seen.add(name)
+
+
+def _string_frame(columns: dict[str, list[str]], names: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({n: pd.Series(columns[n], dtype="str") for n in names}, columns=list(names))
+
+
+def _csv_frame(path: Path, text: str) -> pd.DataFrame:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    try:
+        for row in reader:
+            if not row:  # a blank line
+                continue
+            if header is None:
+                header = row
+                _check_names(f"{path.name} header", header)
+                continue
+            if len(row) != len(header):
+                raise UserError(
+                    f"{path.name} line {reader.line_num}: {len(row)} fields, the header has {len(header)}"
+                )
+            rows.append(row)
+    except csv.Error as exc:
+        raise UserError(f"{path.name} line {reader.line_num}: malformed CSV ({exc})") from None
+    if header is None:
+        raise UserError(f"{path.name}: the file is empty")
+    if not rows:
+        raise UserError(f"{path.name}: has a header but no records")
+    return _string_frame({n: [r[i] for r in rows] for i, n in enumerate(header)}, header)
+
+
+class _JsonNumber(str):
+    """A JSON number kept in its source spelling."""
+
+
+class _JsonObject(list):
+    """A JSON object as its (key, value) pairs, so duplicate keys can be seen."""
+
+
+_JSON = json.JSONDecoder(
+    parse_float=_JsonNumber, parse_int=_JsonNumber, parse_constant=_JsonNumber, object_pairs_hook=_JsonObject
+)
+
+
+def _json_text(value) -> str:
+    """Render a decoded JSON value back as compact JSON (numbers as they were written)."""
+    if isinstance(value, _JsonNumber):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, _JsonObject):
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_json_text(v)}" for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_json_text(v) for v in value) + "]"
+    return json.dumps(value)  # true, false, null
+
+
+def _json_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):  # also _JsonNumber
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _json_text(value)
+
+
+def _jsonl_frame(path: Path, text: str) -> pd.DataFrame:
+    records: list[dict[str, str]] = []
+    names: dict[str, None] = {}  # ordered set: first-seen key order
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = _JSON.decode(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path.name} line {lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(obj, _JsonObject):
+            kind = "a list" if isinstance(obj, list) else "a string" if type(obj) is str else "a scalar"
+            raise UserError(f"{path.name} line {lineno}: expected a JSON object, found {kind}")
+        keys = [k for k, _ in obj]
+        _check_names(f"{path.name} line {lineno}", keys)
+        records.append({k: _json_cell(v) for k, v in obj})
+        names.update(dict.fromkeys(keys))
+    if not records:
+        raise UserError(f"{path.name}: the file is empty")
+    order = list(names)
+    return _string_frame({n: [r.get(n, "") for r in records] for n in order}, order)
+
+
+def _text_frame(path: Path, text: str) -> pd.DataFrame:
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    kept = [line for line in lines if line]
+    if not kept:
+        raise UserError(f"{path.name}: the file is empty")
+    return _string_frame({TEXT_COLUMN: kept}, [TEXT_COLUMN])
+
+
+def _parquet_frame(path: Path, raw: bytes) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(raw))
+    except (pa.ArrowException, OSError) as exc:
+        raise UserError(f"{path.name}: not a readable Parquet file ({type(exc).__name__})") from None
+    names = [str(n) for n in table.column_names]
+    _check_names(path.name, names)
+    if table.num_rows == 0:
+        raise UserError(f"{path.name}: has columns but no records")
+    columns = {n: [_cell_text(v, path.name, n) for v in table.column(i).to_pylist()] for i, n in enumerate(names)}
+    return _string_frame(columns, names)
+
+
+def _cell_text(value, where: str, column: str) -> str:
+    """One typed value (Parquet, pandas, numpy) as text; missing -> ``""``."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else repr(float(value))
+    if isinstance(value, Decimal):
+        return "" if value.is_nan() else str(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{where}: column {column!r} holds bytes that are not UTF-8 (offset {exc.start})") from None
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return str(value)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_records(records: pd.DataFrame | Sequence[str], path: str | os.PathLike) -> Path:
+    """Write records as ``.csv`` or ``.jsonl`` (atomically: a temporary file, then rename).
+
+    Args:
+        records: a frame (cells written as text; ``None``/NaN as missing ``""``), or
+            a sequence of strings (plain-text records, written as ``{"text": ...}``
+            objects in JSONL or a one-column CSV).
+        path: the output file; its extension picks the format.
+
+    Returns:
+        The path written. Reading it back with :func:`load_records` gives the same
+        strings (a CSV cell is always read as text, so a frame of strings round-trips).
+    """
+    path = Path(path)
+    fmt = _format_of(path, None)
+    if fmt not in ("csv", "jsonl"):
+        raise UserError(f"{path.name}: records are written as .csv or .jsonl, not {fmt}")
+    if isinstance(records, pd.DataFrame):
+        names = [str(c) for c in records.columns]
+        _check_names(path.name, names)
+        rows = [[_cell_text(v, path.name, names[j]) for j, v in enumerate(r)] for r in records.itertuples(index=False)]
+    else:
+        names = [TEXT_COLUMN]
+        rows = [[t] for t in records]
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            if fmt == "csv":
+                writer = csv.writer(fh, lineterminator="\n")
+                writer.writerow(names)
+                writer.writerows(rows)
+            else:
+                for row in rows:
+                    fh.write(json.dumps(dict(zip(names, row)), ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def data_hash(frame: pd.DataFrame) -> str:
+    """SHA-256 (hex) of a canonical serialisation of the records.
+
+    The serialisation is one compact JSON array per line: first the column names,
+    then each row's cells as text (missing as ``""``), in frame order. Equal
+    records give equal hashes whatever the source format; any change to a name,
+    a value or the row order changes it.
+    """
+    h = hashlib.sha256()
+    names = [str(c) for c in frame.columns]
+    h.update(json.dumps(names, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+    for row in frame.itertuples(index=False):
+        cells = [_cell_text(v, "frame", names[j]) for j, v in enumerate(row)]
+        h.update(json.dumps(cells, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- holdout split
+
+
+def split_holdout(n: int, *, fraction: float = 0.2, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split record indices ``0..n-1`` into a training set and a held-out set.
+
+    ``round(n * fraction)`` indices, drawn uniformly without replacement with
+    ``numpy.random.default_rng(seed)``, are held out; the rest train. Both arrays
+    are sorted ``int64``, disjoint, and together cover ``0..n-1``.
+
+    Raises:
+        UserError: ``fraction`` outside ``[0, 1)``, or ``n`` too small to leave a
+            record on each side of a non-empty holdout.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise UserError(f"holdout fraction must be in [0, 1), got {fraction}")
+    if n < 1:
+        raise UserError("no records to split")
+    n_holdout = int(round(n * fraction))
+    if fraction > 0 and n_holdout == 0:
+        n_holdout = 1
+    if n - n_holdout < 1:
+        raise UserError(f"{n} records are too few for a holdout fraction of {fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_holdout:]).astype(np.int64), np.sort(order[:n_holdout]).astype(np.int64)
+
+
+def save_split(path: str | os.PathLike, train_idx: Sequence[int], holdout_idx: Sequence[int]) -> Path:
+    """Write the split as JSON ``{"n": N, "train": [...], "holdout": [...]}``.
+
+    Raises:
+        ValueError: the indices are not a disjoint cover of ``0..N-1`` (a bug, not bad input).
+    """
+    train, holdout = _checked_split(train_idx, holdout_idx)
+    if train is None:
+        raise ValueError(holdout)
+    path = Path(path)
+    payload = {"n": len(train) + len(holdout), "train": train, "holdout": holdout}
+    path.write_text(json.dumps(payload, separators=(",", ":")) + "\n", encoding="utf-8")
+    return path
+
+
+def load_split(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a split written by :func:`save_split`; returns ``(train_idx, holdout_idx)``.
+
+    Raises:
+        UserError: missing or unreadable file, or indices that are not a disjoint
+            cover of ``0..n-1``.
+    """
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such split file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not a readable split file ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or not {"n", "train", "holdout"} <= set(payload):
+        raise UserError(f"{path}: a split file needs keys n, train, holdout")
+    train, holdout = _checked_split(payload["train"], payload["holdout"])
+    if train is None:
+        raise UserError(f"{path}: {holdout}")
+    if payload["n"] != len(train) + len(holdout):
+        raise UserError(f"{path}: n does not match the number of indices")
+    return np.asarray(train, dtype=np.int64), np.asarray(holdout, dtype=np.int64)
+
+
+def _checked_split(train_idx, holdout_idx):
+    """``(sorted train, sorted holdout)``, or ``(None, reason)`` if not a disjoint cover."""
+    try:
+        train = sorted(_as_index(i) for i in train_idx)
+        holdout = sorted(_as_index(i) for i in holdout_idx)
+    except (TypeError, ValueError):
+        return None, "indices must be non-negative integers"
+    if set(train) & set(holdout):
+        return None, "train and holdout indices overlap"
+    both = sorted(train + holdout)
+    if both != list(range(len(both))):
+        return None, "indices do not cover 0..n-1 exactly once"
+    return train, holdout
+
+
+def _as_index(value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError("not an index")
+    return int(value)
+
+
+# --------------------------------------------------------------------------- schema inference
+
+DATETIME_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y/%m/%d",
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%m/%d/%Y %H:%M",
+    "%d.%m.%Y",
+)
+"""Formats tried, in order, by :func:`infer_schema`; the first under which every
+value parses and prints back unchanged wins (so ``%m/%d/%Y`` beats ``%d/%m/%Y``
+when both fit)."""
+
+CATEGORICAL_MAX_DISTINCT = 50
+CATEGORICAL_MIN_ROWS_PER_VALUE = 10
+PATTERN_MIN_LENGTH = 4
+NUMERIC_MAX_DIGITS = 9  # Column.sig_digits allows 1..9
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def infer_schema(frame: pd.DataFrame) -> Schema:
+    """Guess each column's kind from its values (an opt-in outside the DP guarantee).
+
+    Rules, tried in this order on the non-missing values of a column:
+
+    1. **numeric**: every value is a decimal number (``12``, ``-3.5``, ``1e3``) without
+       a leading zero (``007`` is a code, not a number); ``integer`` when all are
+       whole-number literals. ``sig_digits`` is the most significant digits seen,
+       capped at 9; integers needing more than 9 digits are not numeric (card and
+       account numbers would lose digits) and fall through.
+    2. **datetime**: every value parses under one of :data:`DATETIME_FORMATS` and
+       prints back unchanged; the format is recorded.
+    3. **categorical**: at most 50 distinct values and at least 10 rows per distinct
+       value on average (so a free-text or identifier column of a small table is not
+       taken for a category). ``categories`` stays ``None``: the domain is declared
+       by the user or selected with DP, never copied from the data here.
+    4. **pattern**: every value has the same shape (:func:`value_shape`), at least 4
+       characters long, with at least one digit (phone, SSN, card, zip+4 ...).
+    5. **text** otherwise, with the default ``max_tokens`` (not fitted to the data).
+
+    A column is ``nullable`` when any value is missing (``""``); an all-missing
+    column is nullable text. Every column gets ``source="inferred"``.
+    """
+    if not isinstance(frame, pd.DataFrame) or len(frame.columns) == 0:
+        raise UserError("cannot infer a schema: no columns")
+    columns = []
+    for name in frame.columns:
+        values = [_cell_text(v, "frame", str(name)) for v in frame[name].tolist()]
+        present = [v for v in values if v != ""]
+        nullable = len(present) < len(values) or not values
+        columns.append(_infer_column(str(name), present, nullable))
+    return Schema(columns=columns)
+
+
+def text_schema(*, max_tokens: int = 48) -> Schema:
+    """The schema of plain-text records: one ``text`` column.
+
+    Nothing in it is learned from the data (the shape follows from the file
+    format), so its column is ``source="declared"``.
+    """
+    return Schema(columns=[Column(TEXT_COLUMN, "text", max_tokens=max_tokens, source="declared")], text=True)
+
+
+def _infer_column(name: str, present: list[str], nullable: bool) -> Column:
+    def col(kind, **facts):
+        return Column(name, kind, nullable=nullable, source="inferred", **facts)
+
+    if not present:
+        return col("text")
+    numeric = _numeric_facts(present)
+    if numeric is not None:
+        integer, sig_digits = numeric
+        return col("numeric", integer=integer, sig_digits=sig_digits)
+    fmt = _datetime_format(present)
+    if fmt is not None:
+        return col("datetime", format=fmt)
+    distinct = len(set(present))
+    if distinct <= CATEGORICAL_MAX_DISTINCT and len(present) >= CATEGORICAL_MIN_ROWS_PER_VALUE * distinct:
+        return col("categorical")
+    shapes = {value_shape(v) for v in present}
+    if len(shapes) == 1:
+        (shape,) = shapes
+        if len(present[0]) >= PATTERN_MIN_LENGTH and any(c.isdigit() for c in present[0]):
+            return col("pattern", pattern=shape)
+    return col("text")
+
+
+def _numeric_facts(values: list[str]) -> tuple[bool, int] | None:
+    """``(integer, sig_digits)`` if every value is a plain decimal number, else None."""
+    integer = True
+    most = 1
+    for v in values:
+        if not _NUMBER.fullmatch(v):
+            return None
+        mantissa = re.split(r"[eE]", v)[0].lstrip("+-")
+        whole = mantissa.split(".")[0]
+        if len(whole) > 1 and whole[0] == "0":
+            return None
+        is_int = _INTEGER.fullmatch(v) is not None
+        digits = mantissa.replace(".", "").lstrip("0") or "0"
+        if is_int:
+            digits = digits.rstrip("0") or "0"
+            if len(whole) > NUMERIC_MAX_DIGITS:
+                return None
+        integer = integer and is_int
+        most = max(most, len(digits))
+    return integer, min(most, NUMERIC_MAX_DIGITS)
+
+
+def _datetime_format(values: list[str]) -> str | None:
+    for fmt in DATETIME_FORMATS:
+        if all(_prints_back(v, fmt) for v in values):
+            return fmt
+    return None
+
+
+def _prints_back(value: str, fmt: str) -> bool:
+    try:
+        return datetime.strptime(value, fmt).strftime(fmt) == value
+    except ValueError:
+        return False
+
+
+def value_shape(value: str) -> str:
+    """The class-shape of a value in :class:`~auditor.schema.Column` pattern syntax.
+
+    ASCII digits become ``d``, ASCII upper-case letters ``A``, lower-case ``a``;
+    anything else is a literal (a backslash is escaped). ``"123-45-6789"`` ->
+    ``"ddd-dd-dddd"``; ``"(555) 010-1234"`` -> ``"(ddd) ddd-dddd"``.
+    """
+    out = []
+    for c in value:
+        if "0" <= c <= "9":
+            out.append("d")
+        elif "A" <= c <= "Z":
+            out.append("A")
+        elif "a" <= c <= "z":
+            out.append("a")
+        elif c == "\\":
+            out.append("\\\\")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def pattern_regex(pattern: str) -> re.Pattern:
+    """A compiled regex matching exactly the values of a pattern (``d`` ``A`` ``a`` ``\\x``)."""
+    parts = []
+    chars = iter(pattern)
+    for c in chars:
+        if c == "\\":
+            nxt = next(chars, None)
+            if nxt is None:
+                raise ValueError("pattern ends with a lone backslash")
+            parts.append(re.escape(nxt))
+        else:
+            parts.append({"d": "[0-9]", "A": "[A-Z]", "a": "[a-z]"}.get(c) or re.escape(c))
+    return re.compile("".join(parts))
+
+
+def schema_facts_outside_guarantee(schema: Schema) -> list[str]:
+    """One line per inferred column naming what was learned outside DP-SGD.
+
+    The lines go to ``privacy.json``'s ``outside_guarantee``. They name the column
+    and its inferred facts (kind, and integer / sig_digits / format / pattern /
+    nullable), which are shapes, never data values. Declared and DP-selected
+    columns add nothing.
+    """
+    lines = []
+    for c in schema.columns:
+        if c.source != "inferred":
+            continue
+        facts = [f"kind={c.kind}"]
+        if c.kind == "numeric":
+            facts += [f"integer={str(c.integer).lower()}", f"sig_digits={c.sig_digits}"]
+        elif c.kind == "datetime":
+            facts.append(f"format={c.format}")
+        elif c.kind == "pattern":
+            facts.append(f"pattern={c.pattern}")
+        elif c.kind == "categorical" and c.categories is not None:
+            facts.append(f"domain of {len(c.categories)} values")
+        facts.append(f"nullable={str(c.nullable).lower()}")
+        lines.append(f"schema of column {c.name!r} inferred from the private data without DP ({', '.join(facts)})")
+    return lines
+
+
+# --------------------------------------------------------------------------- schema validation
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A value that does not fit the declared schema, or a missing/extra column.
+
+    Attributes:
+        column: the column name.
+        row: 0-based position in the frame, or ``None`` for a column-level problem.
+            Messages show it 1-based as "record N" (the N-th record of the file).
+        reason: what is wrong, never the value itself.
+    """
+
+    column: str
+    row: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"column {self.column!r}" if self.row is None else f"column {self.column!r}, record {self.row + 1}"
+        return f"{where}: {self.reason}"
+
+
+def validate_against_schema(frame: pd.DataFrame, schema: Schema) -> list[Problem]:
+    """Check every value against its declared column; returns the problems (empty = fits).
+
+    Per kind: missing (``""``) only where ``nullable``; numeric parses as a finite
+    decimal number (an integer literal where ``integer``); datetime parses under
+    ``format``; pattern matches ``pattern`` in full; categorical is in
+    ``categories`` when a domain is given (``None`` = chosen later, anything
+    goes); text always fits. Columns of the frame missing from the schema, or of
+    the schema missing from the frame, are column-level problems.
+    """
+    problems: list[Problem] = []
+    names = [str(c) for c in frame.columns]
+    for c in schema.columns:
+        if c.name not in names:
+            problems.append(Problem(c.name, None, "declared in the schema but not in the data"))
+    for n in names:
+        if n not in schema.names:
+            problems.append(Problem(n, None, "in the data but not declared in the schema"))
+    for c in schema.columns:
+        if c.name not in names:
+            continue
+        check = _value_check(c)
+        for i, v in enumerate(frame[c.name].tolist()):
+            v = _cell_text(v, "frame", c.name)
+            if v == "":
+                if not c.nullable:
+                    problems.append(Problem(c.name, i, "missing value in a column that is not nullable"))
+                continue
+            reason = check(v)
+            if reason is not None:
+                problems.append(Problem(c.name, i, reason))
+    return problems
+
+
+def require_valid(frame: pd.DataFrame, schema: Schema, *, name: str = "the data") -> None:
+    """Raise one :class:`UserError` summarising :func:`validate_against_schema`, if any problem.
+
+    The message counts the problems and shows the first three (column + record, no values).
+    """
+    problems = validate_against_schema(frame, schema)
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise UserError(f"{name} does not match the declared schema: {len(problems)} problems: {shown}{more}")
+
+
+def _value_check(c: Column):
+    """A function value -> reason-or-None for one declared column."""
+    if c.kind == "numeric":
+        def check(v):
+            if not _NUMBER.fullmatch(v):
+                return "not a number"
+            if c.integer and not _INTEGER.fullmatch(v):
+                return "not an integer"
+            return None
+    elif c.kind == "datetime":
+        def check(v):
+            try:
+                datetime.strptime(v, c.format)
+            except ValueError:
+                return f"not a date in format {c.format}"
+            return None
+    elif c.kind == "pattern":
+        regex = pattern_regex(c.pattern)
+
+        def check(v):
+            return None if regex.fullmatch(v) else f"does not match pattern {c.pattern}"
+    elif c.kind == "categorical" and c.categories is not None:
+        domain = set(c.categories)
+
+        def check(v):
+            return None if v in domain else "not in the declared categories"
+    else:
+        def check(v):
+            return None
+    return check
