@@ -1,0 +1,277 @@
+"""The ``dp_audit`` audit: empirical epsilon lower bounds next to the claimed epsilon.
+
+Three sources of evidence, each turned into a bound by :mod:`attacks.bounds`:
+
+- **MIA scores** (members vs non-members, per signal): the scores are split at
+  random in halves; the signal and threshold ("member when score >= t") that
+  give the largest bound on the *selection* half are applied once to the
+  *evaluation* half, and the Clopper–Pearson bound is computed there. One test
+  on unseen data, so no correction for the search is needed (Nasr et al. 2021).
+- **Outcomes**: confusion counts of an attack whose rule was fixed without the
+  data they count, each bounded as is.
+- **Coin-flip canaries** (one-run audit, Steinke, Nasr & Jagielski 2023): each
+  canary was inserted with probability 1/2, its inclusion bit recorded. Guess
+  "in" for the top-k scores and abstain elsewhere, for every k of a small grid;
+  each k is tested at ``significance / len(grid)`` (Bonferroni), so the maximum
+  over the grid is a valid bound.
+
+A lower bound above the claimed epsilon means the DP implementation is broken
+(DESIGN.md, privacy rule 5): the result says ``violation: true``, the message
+says so loudly, and the error is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from attacks.bounds import epsilon_lower_bound, one_run_epsilon
+
+__all__ = ["AuditConfig", "epsilon_lower_bound", "one_run_epsilon", "run"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AuditConfig:
+    """Settings of the ``dp_audit`` audit.
+
+    Attributes:
+        significance: probability that a reported bound is wrong (each bound).
+        two_sided: Clopper–Pearson bounds also test the reverse direction.
+        max_thresholds: candidate thresholds tried on the selection half
+            (quantiles of its pooled scores when there are more distinct scores).
+        guess_fractions: the grid of k for the one-run audit, as fractions of the
+            number of canaries (k = max(1, round(f * m)), duplicates dropped).
+        seed: seed of the selection/evaluation split and of tie-breaking.
+    """
+
+    significance: float = 0.05
+    two_sided: bool = False
+    max_thresholds: int = 256
+    guess_fractions: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0 < self.significance < 1:
+            raise ValueError(f"AuditConfig.significance must lie in (0, 1), got {self.significance!r}")
+        if self.max_thresholds < 1:
+            raise ValueError(f"AuditConfig.max_thresholds must be >= 1, got {self.max_thresholds!r}")
+        if not self.guess_fractions or not all(0 < f <= 1 for f in self.guess_fractions):
+            raise ValueError(f"AuditConfig.guess_fractions must lie in (0, 1], got {self.guess_fractions!r}")
+
+
+def _finite(name: str, values) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64).ravel()
+    if array.size < 2:
+        raise ValueError(f"dp_audit: {name} needs at least 2 scores, got {array.size}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"dp_audit: {name} must be finite (found NaN or inf)")
+    return array
+
+
+def _confusion(member: np.ndarray, nonmember: np.ndarray, threshold: float) -> dict[str, int]:
+    tp = int(np.count_nonzero(member >= threshold))
+    fp = int(np.count_nonzero(nonmember >= threshold))
+    return {"tp": tp, "fn": int(member.size - tp), "fp": fp, "tn": int(nonmember.size - fp)}
+
+
+def _thresholds(scores: np.ndarray, limit: int) -> np.ndarray:
+    distinct = np.unique(scores)
+    if distinct.size <= limit:
+        return distinct
+    return np.unique(np.quantile(scores, np.linspace(0.0, 1.0, limit)))
+
+
+def _halves(values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    order = rng.permutation(values.size)
+    cut = values.size // 2
+    return values[order[:cut]], values[order[cut:]]
+
+
+def mia_bound(
+    member_scores: Mapping[str, np.ndarray],
+    nonmember_scores: Mapping[str, np.ndarray],
+    *,
+    delta: float,
+    config: AuditConfig,
+) -> dict:
+    """Clopper–Pearson bound of the best MIA rule chosen on one half, measured on the other."""
+    if set(member_scores) != set(nonmember_scores) or not member_scores:
+        raise ValueError("dp_audit: member_scores and nonmember_scores must name the same signals")
+    rng = np.random.default_rng(config.seed)
+    best = None
+    for name in sorted(member_scores):
+        member = _finite(f"member_scores[{name!r}]", member_scores[name])
+        nonmember = _finite(f"nonmember_scores[{name!r}]", nonmember_scores[name])
+        select_m, eval_m = _halves(member, rng)
+        select_n, eval_n = _halves(nonmember, rng)
+        for threshold in _thresholds(np.concatenate([select_m, select_n]), config.max_thresholds):
+            counts = _confusion(select_m, select_n, threshold)
+            eps = epsilon_lower_bound(
+                **counts, delta=delta, significance=config.significance, two_sided=config.two_sided
+            )
+            gap = counts["tp"] / select_m.size - counts["fp"] / select_n.size
+            if best is None or (eps, gap) > best[0]:
+                best = ((eps, gap), name, float(threshold), counts, eval_m, eval_n)
+    (selection_eps, _), name, threshold, selection_counts, eval_m, eval_n = best
+    counts = _confusion(eval_m, eval_n, threshold)
+    bound = epsilon_lower_bound(
+        **counts, delta=delta, significance=config.significance, two_sided=config.two_sided
+    )
+    return {
+        "name": f"mia:{name}",
+        "method": "clopper-pearson",
+        "epsilon_lower_bound": bound,
+        "details": {
+            "signal": name,
+            "threshold": threshold,
+            "counts": counts,
+            "selection_counts": selection_counts,
+            "selection_epsilon": selection_eps,
+            "two_sided": config.two_sided,
+        },
+    }
+
+
+def outcome_bound(name: str, counts: Mapping[str, int], *, delta: float, config: AuditConfig) -> dict:
+    """Clopper–Pearson bound of confusion counts ``{tp, fn, fp, tn}`` measured on held-out data."""
+    missing = {"tp", "fn", "fp", "tn"} - set(counts)
+    if missing:
+        raise ValueError(f"dp_audit: outcome {name!r} lacks {sorted(missing)}")
+    counts = {key: counts[key] for key in ("tp", "fn", "fp", "tn")}
+    bound = epsilon_lower_bound(
+        **counts, delta=delta, significance=config.significance, two_sided=config.two_sided
+    )
+    return {
+        "name": f"outcome:{name}",
+        "method": "clopper-pearson",
+        "epsilon_lower_bound": bound,
+        "details": {"counts": dict(counts), "two_sided": config.two_sided},
+    }
+
+
+def guess_counts(num_canaries: int, fractions) -> list[int]:
+    """The one-run grid of guess counts: ``max(1, round(f * m))``, unique, ascending."""
+    return sorted({max(1, min(num_canaries, round(f * num_canaries))) for f in fractions})
+
+
+def one_run_bound(scores, inclusion, *, delta: float, config: AuditConfig) -> dict:
+    """One-run bound: top-k guesses over the grid, Bonferroni-corrected, the best k kept."""
+    scores = _finite("canary_scores", scores)
+    inclusion = np.asarray(inclusion)
+    if inclusion.shape != scores.shape:
+        raise ValueError(
+            f"dp_audit: canary_inclusion has {inclusion.size} bits for {scores.size} canary scores"
+        )
+    if not np.isin(inclusion, (0, 1)).all():
+        raise ValueError("dp_audit: canary_inclusion must hold booleans (0/1)")
+    inclusion = inclusion.astype(bool)
+    m = scores.size
+    # Random tie-breaking: ordering ties by position could leak the inclusion bits
+    # if the caller listed the inserted canaries first.
+    shuffle = np.random.default_rng(config.seed).permutation(m)
+    order = shuffle[np.argsort(-scores[shuffle], kind="stable")]
+    grid = guess_counts(m, config.guess_fractions)
+    per_test = config.significance / len(grid)
+    tried = []
+    for k in grid:
+        correct = int(inclusion[order[:k]].sum())
+        eps = one_run_epsilon(
+            num_canaries=m, num_guesses=k, num_correct=correct, delta=delta, significance=per_test
+        )
+        tried.append({"num_guesses": k, "num_correct": correct, "epsilon_lower_bound": eps})
+    chosen = max(tried, key=lambda t: t["epsilon_lower_bound"])
+    return {
+        "name": "one-run:canaries",
+        "method": "one-run",
+        "epsilon_lower_bound": chosen["epsilon_lower_bound"],
+        "details": {
+            "num_canaries": m,
+            "num_included": int(inclusion.sum()),
+            "num_guesses": chosen["num_guesses"],
+            "num_correct": chosen["num_correct"],
+            "per_test_significance": per_test,
+            "grid": tried,
+        },
+    }
+
+
+def _verdict(claimed: float | None, best: dict | None, significance: float) -> tuple[bool, str]:
+    if best is None:
+        return False, "no evidence given: no bound computed"
+    value, name = best["epsilon_lower_bound"], best["name"]
+    if claimed is None:
+        return False, (
+            f"no DP claim for this run; the largest empirical lower bound is "
+            f"epsilon >= {value:.4g} ({name})"
+        )
+    if value > claimed:
+        return True, (
+            f"DP IMPLEMENTATION FAILURE: the empirical lower bound epsilon >= {value:.4g} "
+            f"({name}, holds with probability {1 - significance:g}) exceeds the claimed "
+            f"epsilon = {claimed:.4g}. The training does not give the privacy it reports."
+        )
+    return False, f"consistent: the largest lower bound {value:.4g} ({name}) <= claimed epsilon {claimed:.4g}"
+
+
+def run(
+    *,
+    member_scores: Mapping[str, object] | None = None,
+    nonmember_scores: Mapping[str, object] | None = None,
+    outcomes: Mapping[str, Mapping[str, int]] | None = None,
+    canary_scores=None,
+    canary_inclusion=None,
+    claimed_epsilon: float | None,
+    delta: float,
+    config: AuditConfig | None = None,
+) -> dict:
+    """The ``dp_audit`` audit (``dp_audit.json``).
+
+    Args:
+        member_scores / nonmember_scores: MIA scores by signal name (higher = member),
+            e.g. ``attacks.mia.score_membership(...).members``; give both or neither.
+        outcomes: confusion counts ``{tp, fn, fp, tn}`` by attack name, of rules
+            fixed without the data counted.
+        canary_scores / canary_inclusion: scores of the coin-flip canary set and
+            their recorded inclusion bits; give both or neither.
+        claimed_epsilon: the epsilon the run claims; None (or inf) for a non-DP run.
+        delta: the delta of the claim (0 for a non-DP run).
+        config: :class:`AuditConfig` (defaults when None).
+    """
+    config = config or AuditConfig()
+    if claimed_epsilon is not None and (math.isnan(claimed_epsilon) or claimed_epsilon < 0):
+        raise ValueError(f"dp_audit: claimed_epsilon must be >= 0 or None, got {claimed_epsilon!r}")
+    claimed = None if claimed_epsilon is None or math.isinf(claimed_epsilon) else float(claimed_epsilon)
+    if not (math.isfinite(delta) and 0 <= delta < 1):
+        raise ValueError(f"dp_audit: delta must lie in [0, 1), got {delta!r}")
+    if (member_scores is None) != (nonmember_scores is None):
+        raise ValueError("dp_audit: give both member_scores and nonmember_scores, or neither")
+    if (canary_scores is None) != (canary_inclusion is None):
+        raise ValueError("dp_audit: give both canary_scores and canary_inclusion, or neither")
+
+    bounds = []
+    if member_scores is not None:
+        bounds.append(mia_bound(member_scores, nonmember_scores, delta=delta, config=config))
+    for name, counts in (outcomes or {}).items():
+        bounds.append(outcome_bound(name, counts, delta=delta, config=config))
+    if canary_scores is not None:
+        bounds.append(one_run_bound(canary_scores, canary_inclusion, delta=delta, config=config))
+
+    best = max(bounds, key=lambda b: b["epsilon_lower_bound"], default=None)
+    violation, message = _verdict(claimed, best, config.significance)
+    if violation:
+        logger.error(message)
+    return {
+        "claimed_epsilon": claimed,
+        "delta": float(delta),
+        "significance": config.significance,
+        "bounds": bounds,
+        "max_lower_bound": best["epsilon_lower_bound"] if best else 0.0,
+        "violation": violation,
+        "message": message,
+    }
