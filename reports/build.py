@@ -1,0 +1,36 @@
+"""``build_report``: run directory (+ policy) -> the report record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reports.policy import Policy, evaluate, verdict
+from reports.record import assemble
+from reports.rundir import read_run
+
+
+def build_report(run_dir: str | Path, *, policy: Policy | None = None) -> dict[str, Any]:
+    """Read the run directory, evaluate ``policy`` on it, return the record.
+
+    Args:
+        run_dir: a run directory laid out as in docs/audit-contract.md.
+        policy: thresholds to gate on (``reports.policy.load_policy``); ``None``
+            gives verdict ``no-policy`` and no checks.
+
+    Returns:
+        The record, JSON-serialisable, shaped as documented in docs/report.md.
+
+    Raises:
+        ReportInputError: the run directory or one of its files is invalid.
+        TypeError: ``policy`` is not a ``Policy``.
+    """
+    if policy is not None and not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a reports.policy.Policy or None, got {type(policy).__name__}")
+    files = read_run(run_dir)
+    draft = assemble(files, policy=None, checks=None, verdict="no-policy")
+    if policy is None:
+        return draft
+    checks = evaluate(draft, policy)
+    return assemble(files, policy=policy.to_dict(), checks=[c.to_dict() for c in checks],
+                    verdict=verdict(checks))

@@ -1,0 +1,88 @@
+"""The Markdown rendering: a short summary fit for a pull-request comment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reports.summary import VERDICT_TEXT, fmt, headline
+
+_ICON = {True: "✅", False: "❌", None: ""}
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _checks(record: Mapping[str, Any]) -> list[str]:
+    lines = ["| | Check | Value | Limit | Key |", "|---|---|---:|---:|---|"]
+    for c in record["checks"]:
+        value = fmt(c["value"]) if c["value"] is not None else f"n/a ({c['note']})"
+        lines.append(f"| {_ICON[c['passed']]} {'PASS' if c['passed'] else 'FAIL'} | {_cell(c['label'])} "
+                     f"| {_cell(value)} | {c['op']} {fmt(c['threshold'])} | `{c['name']}` |")
+    return lines
+
+
+def _sections(record: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if "canaries" in record:
+        cn = record["canaries"]
+        lines.append("**Canary exposure by repetitions** (bits, max possible "
+                     f"{fmt(cn['log2_space'])}): " + ", ".join(
+                         f"{fmt(b['repetitions'])}×: mean {fmt(b['exposure_mean'])} / max {fmt(b['exposure_max'])}"
+                         for b in cn["by_repetition"]))
+        ex = cn["extraction"]
+        lines.append(f"**Extraction:** greedy {fmt(ex['greedy_extracted'])}, beam {fmt(ex['beam_extracted'])} "
+                     f"of {fmt(ex['n_canaries'])} canaries")
+    if "mia" in record:
+        m = record["mia"]
+        best = m["signals"][m["best_signal"]]
+        lines.append(f"**Membership inference** (best signal `{m['best_signal']}`): AUC {fmt(best['auc'])} "
+                     f"(95% CI {fmt(best['auc_ci'][0])}–{fmt(best['auc_ci'][1])}), "
+                     f"TPR at 0.1% FPR {fmt(best['tpr_at_fpr']['0.001'])}, "
+                     f"at 1% FPR {fmt(best['tpr_at_fpr']['0.01'])}")
+    if "audit" in record:
+        a = record["audit"]
+        flag = " — **VIOLATION: the claimed ε is wrong**" if a["violation"] else ""
+        lines.append(f"**Empirical ε lower bound:** {fmt(a['max_lower_bound'])} vs claimed "
+                     f"{fmt(a['claimed_epsilon'])}{flag}")
+    if "distance" in record:
+        d = record["distance"]
+        lines.append(f"**Distance to closest record:** {fmt(d['dcr_train_share'])} of synthetic rows closer to "
+                     f"train than holdout (95% CI {fmt(d['dcr_train_share_ci'][0])}–"
+                     f"{fmt(d['dcr_train_share_ci'][1])}); exact copies {fmt(d['exact_copies'])}")
+    if "pii" in record:
+        p = record["pii"]
+        lines.append(f"**PII:** {fmt(p['synthetic']['findings'])} findings; replayed "
+                     f"{fmt(p['replay']['replayed'])} + {fmt(p['replay']['replayed_in_context'])} in context "
+                     f"(holdout control {fmt(p['holdout_control']['replayed'])} + "
+                     f"{fmt(p['holdout_control']['replayed_in_context'])})")
+    if "quality" in record:
+        q = record["quality"]
+        tstr = q.get("tstr")
+        utility = (f"; TSTR {tstr['metric']} {fmt(tstr['synthetic'])} vs real {fmt(tstr['real'])} "
+                   f"(ratio {fmt(tstr['ratio'])})") if tstr else ""
+        validity = f"validity {fmt(q['validity'])}, " if q.get("validity") is not None else ""
+        lines.append(f"**Fidelity:** {validity}fidelity {fmt(q['fidelity'])}{utility}")
+    return [f"- {line}" for line in lines]
+
+
+def render_markdown(record: Mapping[str, Any]) -> str:
+    """The summary: verdict, failing checks first, headline numbers, one line per audit."""
+    verdict = VERDICT_TEXT[record["verdict"]]
+    policy = record.get("policy")
+    title = f"## Privacy report: {verdict}"
+    if policy:
+        title += f" (policy `{policy['name']}`)"
+    lines = [title, ""]
+    if record.get("audit", {}).get("violation"):
+        lines += ["> **DP audit violation:** the empirical ε lower bound exceeds the claimed ε.", ""]
+    if record["checks"]:
+        lines += _checks(record) + [""]
+    else:
+        lines += ["No policy applied: no release decision.", ""]
+    lines += ["| | |", "|---|---|"]
+    lines += [f"| {_cell(h.label)} {_ICON[h.passed]} | {_cell(h.value)} |" for h in headline(record)]
+    lines += [""] + _sections(record)
+    lines += ["", f"_Report schema {record['schema_version']}; details, plots and definitions in report.html._", ""]
+    return "\n".join(lines)

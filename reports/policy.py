@@ -1,0 +1,136 @@
+"""Policies: thresholds from YAML, evaluated against a report record.
+
+A policy file is a flat YAML mapping from policy keys (``reports.checks.REGISTRY``)
+to numeric thresholds, e.g.::
+
+    max_epsilon: 8
+    max_mia_auc: 0.6
+
+Any subset of the keys may be given; an unknown key, a non-numeric or
+out-of-range threshold is a ``PolicyError``. A check whose audit did not run
+fails. ``evaluate`` lists failing checks first, then passing ones, each group
+in registry order.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reports.checks import REGISTRY
+from reports.errors import PolicyError
+
+_PRESET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A named set of thresholds (policy key -> number)."""
+
+    name: str
+    thresholds: Mapping[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "thresholds": dict(self.thresholds)}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One evaluated policy check, as stored in ``report.json`` ``checks``."""
+
+    name: str
+    label: str
+    op: str
+    value: float | None
+    threshold: float
+    passed: bool
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def policy_from_mapping(data: Any, *, name: str) -> Policy:
+    """Validate a mapping of thresholds into a ``Policy``.
+
+    Raises:
+        PolicyError: not a mapping, empty, unknown key, or a threshold that is not
+            a finite number inside the key's range.
+    """
+    if not isinstance(data, Mapping):
+        raise PolicyError(f"policy {name!r}: expected a mapping of thresholds, got {type(data).__name__}")
+    if not data:
+        raise PolicyError(f"policy {name!r}: no thresholds given")
+    unknown = sorted(str(k) for k in data if k not in REGISTRY)
+    if unknown:
+        raise PolicyError(
+            f"policy {name!r}: unknown key(s) {', '.join(unknown)} (known: {', '.join(REGISTRY)})"
+        )
+    thresholds: dict[str, float] = {}
+    for key in REGISTRY:
+        if key not in data:
+            continue
+        raw = data[key]
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+            raise PolicyError(f"policy {name!r}: {key} must be a finite number")
+        spec = REGISTRY[key]
+        if not spec.lo <= raw <= spec.hi:
+            raise PolicyError(f"policy {name!r}: {key} must be in [{spec.lo:g}, {spec.hi:g}]")
+        thresholds[key] = float(raw)
+    return Policy(name=name, thresholds=thresholds)
+
+
+def load_policy(name_or_path: str | Path, *, presets_dir: str | Path | None = None) -> Policy:
+    """Load a policy from a YAML file, or a preset by name from ``presets_dir``.
+
+    A bare name (``internal``) that is not an existing file is looked up as
+    ``presets_dir/<name>.yaml``; ``auditor.policies.load_policy`` passes the
+    directory of the built-in presets.
+
+    Raises:
+        PolicyError: unknown preset, unreadable file, invalid YAML or content.
+    """
+    path = Path(name_or_path)
+    name = path.stem
+    if not path.is_file():
+        text = str(name_or_path)
+        if not _PRESET_NAME.match(text) or presets_dir is None:
+            raise PolicyError(f"policy file not found: {text}")
+        path = Path(presets_dir) / f"{text}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in Path(presets_dir).glob("*.yaml"))
+            raise PolicyError(f"unknown policy {text!r} (presets: {', '.join(known)}; or give a YAML path)")
+        name = text
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read policy {path}: {exc.__class__.__name__}") from exc
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"policy {path}: invalid YAML") from exc
+    return policy_from_mapping(data, name=name)
+
+
+def evaluate(record: Mapping[str, Any], policy: Policy) -> list[Check]:
+    """Evaluate every threshold of ``policy`` on ``record``; failing checks first."""
+    checks = []
+    for key, threshold in policy.thresholds.items():
+        spec = REGISTRY[key]
+        value = spec.value(record)
+        passed = spec.passes(value, threshold)
+        note = spec.missing(record) if value is None else None
+        checks.append(Check(name=key, label=spec.label, op=spec.op, value=value,
+                            threshold=threshold, passed=passed, note=note))
+    return sorted(checks, key=lambda c: c.passed)
+
+
+def verdict(checks: list[Check] | None) -> str:
+    """``no-policy`` without a policy, else ``pass`` when every check passed, else ``fail``."""
+    if checks is None:
+        return "no-policy"
+    return "pass" if all(c.passed for c in checks) else "fail"

@@ -1,0 +1,54 @@
+"""The report record: ``report.json``, the one source every rendering reads.
+
+``SCHEMA_VERSION`` follows semantic versioning: a new optional key is a minor
+bump, a removed or renamed key or a changed meaning is a major bump. The schema
+is documented in docs/report.md.
+
+Audit sections are copied verbatim from ``audit/*.json`` (so a value in the
+report is the value the audit wrote); a section whose audit did not run is
+absent, never filled with defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any
+
+from reports.rundir import RunFiles
+
+SCHEMA_VERSION = "1.0"
+
+AUDIT_SECTIONS = ("privacy", "generation", "canaries", "mia", "audit", "distance", "pii", "quality")
+
+
+def _tool_version() -> str | None:
+    try:
+        return metadata.version("dp-auditor")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def reproducibility(run: Mapping[str, Any] | None, hashes: Mapping[str, str]) -> dict[str, Any]:
+    """Versions, seeds, hashes and config of the run, plus the hash of every input file."""
+    section: dict[str, Any] = {"inputs": dict(sorted(hashes.items())), "report_tool_version": _tool_version()}
+    if run is not None:
+        for key in ("versions", "seeds", "data_hash", "config_hash", "created", "config"):
+            section[key] = run[key]
+    return section
+
+
+def assemble(files: RunFiles, *, policy: Mapping[str, Any] | None, checks: list[Mapping[str, Any]] | None,
+             verdict: str) -> dict[str, Any]:
+    """Put the record together in schema order (see docs/report.md)."""
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "verdict": verdict,
+        "policy": dict(policy) if policy is not None else None,
+        "checks": [dict(c) for c in checks] if checks is not None else [],
+    }
+    for name in AUDIT_SECTIONS:
+        if name in files.sections:
+            record[name] = files.sections[name]
+    record["reproducibility"] = reproducibility(files.sections.get("run"), files.hashes)
+    return record

@@ -1,0 +1,90 @@
+"""Reading the run directory files a report is built from (docs/audit-contract.md).
+
+Validated once here, at the boundary: a file that is present must be valid
+JSON without NaN/Infinity, be a mapping, and hold the contract's minimum keys.
+A file that is absent means its stage did not run; its report section is then
+left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reports.errors import ReportInputError
+
+# report section -> (file relative to the run dir, keys the contract guarantees)
+SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "run": ("run.json", ("config", "seeds", "versions", "data_hash", "config_hash", "created")),
+    "privacy": ("model/privacy.json", (
+        "dp", "epsilon", "delta", "accountant", "noise_multiplier", "max_grad_norm",
+        "sample_rate", "steps", "outside_guarantee")),
+    "generation": ("generation.json", ("requested", "generated", "valid", "invalid", "validity")),
+    "canaries": ("audit/exposure.json", (
+        "max_exposure", "log2_space", "by_repetition", "memorization", "extraction", "canaries")),
+    "mia": ("audit/mia.json", ("signals", "best_signal", "n_members", "n_nonmembers")),
+    "audit": ("audit/dp_audit.json", (
+        "claimed_epsilon", "delta", "bounds", "max_lower_bound", "violation", "message")),
+    "distance": ("audit/distance.json", (
+        "dcr_train_share", "dcr_train_share_ci", "exact_copy_rate", "exact_copies", "dcr_hist")),
+    "pii": ("audit/pii.json", ("synthetic", "replay", "holdout_control", "examples")),
+    "quality": ("audit/quality.json", ("fidelity", "column_shapes", "pair_trends")),
+}
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The parsed files of one run: section name -> content, and file -> SHA-256."""
+
+    sections: dict[str, dict[str, Any]]
+    hashes: dict[str, str]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name}")
+
+
+def read_json(path: Path, rel: str) -> dict[str, Any]:
+    """Parse one contract file; ``ReportInputError`` names ``rel`` on any problem."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ReportInputError(f"{rel}: cannot read ({exc.__class__.__name__})") from exc
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ReportInputError(f"{rel}: not valid JSON (the contract forbids NaN/Infinity; use null)") from exc
+    if not isinstance(data, dict):
+        raise ReportInputError(f"{rel}: expected a JSON object")
+    return data
+
+
+def read_run(run_dir: str | Path) -> RunFiles:
+    """Read and validate every contract file present in ``run_dir``.
+
+    Raises:
+        ReportInputError: ``run_dir`` is not a directory, holds none of the
+            contract files, or a present file is invalid or lacks a required key.
+    """
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise ReportInputError(f"run directory not found: {root}")
+    sections: dict[str, dict[str, Any]] = {}
+    hashes: dict[str, str] = {}
+    for section, (rel, required) in SOURCES.items():
+        path = root / rel
+        if not path.is_file():
+            continue
+        data = read_json(path, rel)
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise ReportInputError(f"{rel}: missing key(s) {', '.join(missing)} (see docs/audit-contract.md)")
+        sections[section] = data
+        hashes[rel] = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    if not sections:
+        expected = ", ".join(rel for rel, _ in SOURCES.values())
+        raise ReportInputError(f"{root}: no run files found (expected any of {expected})")
+    return RunFiles(sections=sections, hashes=hashes)
