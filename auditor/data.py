@@ -97,11 +97,11 @@ def load_records(path: str | os.PathLike, *, fmt: str | None = None) -> Dataset:
             that is not an object, duplicate or empty column names.
     """
     path = Path(path)
-    fmt = _format_of(path, fmt)
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected a {fmt} file")
+        raise UserError(f"{path}: is a directory, not a file of records")
+    fmt = _format_of(path, fmt)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -363,7 +363,8 @@ def write_records(records: pd.DataFrame | Sequence[str], path: str | os.PathLike
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             if fmt == "csv":
-                writer = csv.writer(fh, lineterminator="\n")
+                # CRLF (RFC 4180) so that the writer also quotes a lone "\r" in a cell
+                writer = csv.writer(fh, lineterminator="\r\n")
                 writer.writerow(names)
                 writer.writerows(rows)
             else:
