@@ -64,7 +64,9 @@ class Dataset:
     """Records as a frame of strings.
 
     Attributes:
-        frame: one row per record, every cell a ``str``; missing is ``""``.
+        frame: one row per record, every cell a ``str`` (pandas ``str`` dtype); missing
+            is ``""``. The index is a ``RangeIndex``: row ``i`` is record ``i`` of the
+            file, the index that :func:`split_holdout` and :class:`Problem` use.
         is_text: plain-text records (a single ``text`` column).
         name: where the records came from (a file name, or ``"<frame>"``), for messages.
     """
