@@ -1,0 +1,221 @@
+"""Planting canaries into the training records.
+
+Three groups of canaries are drawn, all from the same secret format and built
+the same way (Carlini et al. 2019; Steinke, Nasr & Jagielski 2023):
+
+- the *schedule*: ``per_repetition`` canaries at each copy count in
+  ``repetitions`` (default 1, 2, 4, 8, 16), each inserted that many times;
+- *twins*: for each scheduled canary, ``twins`` canaries never inserted, the
+  held-out control of the memorization test;
+- the *audit set*: m canaries, each inserted once if its recorded fair coin
+  says so, for the one-run DP audit.
+
+A canary is a record in the dataset's own schema, so it serializes exactly like
+a real one. For tabular data it is a full fake row: the designated column
+holds the secret (inside ``config.template`` for a text column) and every
+other column a value made from the schema's declared facts and the bundled
+public name lists, never from a real record. For text data it is the
+template itself. Copies go to random positions; the real records keep their
+order. Every copy is one more record for the DP accounting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from canaries.config import CanaryConfig
+from canaries.formats import SecretFormat, bundled_names, make_format, pattern_alphabets
+from canaries.manifest import Canary, Manifest
+from canaries.prompts import canary_prompt
+from reports.masking import new_salt
+
+DEFAULT_TEXT_FORMAT = "digits:6"
+_EPOCH = dt.date(1940, 1, 1)
+_DATE_SPAN_DAYS = (dt.date(2020, 12, 31) - _EPOCH).days
+
+
+def fake_name(rng: np.random.Generator) -> str:
+    """A "First Last" from the bundled public-domain name lists."""
+    first, last = bundled_names("first"), bundled_names("last")
+    return f"{first[int(rng.integers(len(first)))]} {last[int(rng.integers(len(last)))]}"
+
+
+def _fake_numeric(column: Any, rng: np.random.Generator) -> str:
+    digits = column.sig_digits
+    mantissa = int(rng.integers(10 ** (digits - 1), 10 ** digits))
+    if column.integer:
+        return str(mantissa)
+    decimals = int(rng.integers(0, digits))
+    return f"{mantissa / 10 ** decimals:.{decimals}f}"
+
+
+def _fake_categorical(column: Any, rng: np.random.Generator) -> str:
+    if not column.categories:
+        raise ValueError(f"column {column.name!r}: its categorical domain is not known yet; declare it or "
+                         "select it with DP before planting canaries")
+    return str(column.categories[int(rng.integers(len(column.categories)))])
+
+
+def _fake_datetime(column: Any, rng: np.random.Generator) -> str:
+    return (_EPOCH + dt.timedelta(days=int(rng.integers(_DATE_SPAN_DAYS + 1)))).strftime(column.format)
+
+
+def _fake_text(column: Any, rng: np.random.Generator) -> str:
+    name = fake_name(rng)
+    if column.pii == "EMAIL_ADDRESS":
+        return name.lower().replace(" ", ".") + "@example.com"  # example.com: reserved (RFC 2606)
+    return name
+
+
+def _fake_pattern(column: Any, rng: np.random.Generator) -> str:
+    return "".join(a[int(rng.integers(len(a)))] for a in pattern_alphabets(column.pattern))
+
+
+FAKE_VALUES: dict[str, Callable[[Any, np.random.Generator], str]] = {
+    "numeric": _fake_numeric,
+    "categorical": _fake_categorical,
+    "datetime": _fake_datetime,
+    "text": _fake_text,
+    "pattern": _fake_pattern,
+}
+"""Column kind -> generator of a fake value from the column's declared facts."""
+
+
+def designated_column(schema: Any, config: CanaryConfig) -> Any | None:
+    """The column that holds the secret; None for text records.
+
+    ``config.column`` if set; else a free-text column (kind text without a PII
+    hint, the one with most ``max_tokens``), else any text column, else the first
+    pattern column.
+    """
+    if schema.text:
+        return None
+    if config.column is not None:
+        names = [c.name for c in schema.columns]
+        if config.column not in names:
+            raise ValueError(f"canaries.column {config.column!r} is not a column (columns: {', '.join(names)})")
+        col = next(c for c in schema.columns if c.name == config.column)
+        if col.kind not in ("text", "pattern"):
+            raise ValueError(f"canaries.column {config.column!r} is {col.kind}; a canary needs a text or pattern column")
+        return col
+    text_cols = [c for c in schema.columns if c.kind == "text"]
+    free = [c for c in text_cols if not c.pii] or text_cols
+    if free:
+        return max(free, key=lambda c: c.max_tokens)
+    pattern_cols = [c for c in schema.columns if c.kind == "pattern"]
+    if pattern_cols:
+        return pattern_cols[0]
+    raise ValueError("no column can hold a canary (no text or pattern column); set canaries.column or disable canaries")
+
+
+def secret_format(column: Any | None, config: CanaryConfig, rng: np.random.Generator) -> SecretFormat:
+    """The format of the secrets: ``config.format``, else by the designated column.
+
+    A pattern column takes its own pattern; a format given for it must produce
+    values of that pattern (checked on 32 samples).
+    """
+    if column is not None and column.kind == "pattern":
+        if config.format is None:
+            return make_format(f"pattern:{column.pattern}")
+        fmt = make_format(config.format)
+        allowed = pattern_alphabets(column.pattern)
+        for _ in range(32):
+            s = fmt.sample(rng)
+            if len(s) != len(allowed) or any(ch not in a for ch, a in zip(s, allowed)):
+                raise ValueError(f"canaries.format {config.format!r} does not fit pattern column "
+                                 f"{column.name!r} ({column.pattern!r})")
+        return fmt
+    return make_format(config.format or DEFAULT_TEXT_FORMAT)
+
+
+def _canary_record(schema: Any, column: Any | None, secret: str, *, template: str, as_str: bool,
+                   rng: np.random.Generator) -> tuple[dict[str, str] | str, str]:
+    """(record, context): the canary record and the text before the secret in its field."""
+    if column is None or column.kind == "text":
+        before, _, after = template.partition("{secret}")
+        name = fake_name(rng)
+        context, rest = before.format(name=name), after.format(name=name)
+        value = context + secret + rest
+    else:
+        context, value = "", secret
+    if column is None:
+        if as_str:
+            return value, context
+        return {schema.columns[0].name: value}, context
+    record = {c.name: value if c.name == column.name else FAKE_VALUES[c.kind](c, rng) for c in schema.columns}
+    return record, context
+
+
+def plant(
+    records: Sequence[dict[str, str] | str], schema: Any, *, config: CanaryConfig, rng: np.random.Generator,
+    encoder: Any | None = None,
+) -> tuple[list[dict[str, str] | str], Manifest]:
+    """Insert canaries into ``records``.
+
+    Args:
+        records: training records: mappings column -> string, or strings for text data.
+        schema: an ``auditor.schema.Schema`` (anything with ``text`` and ``columns``).
+        config: the canary settings.
+        rng: the run's seeded generator (``np.random.default_rng(seed)``; a None seed
+            gives fresh OS entropy).
+        encoder: optional codec or scorer (``encode``, ``encode_prefix``,
+            ``encode_value``) to check before training that every canary encodes as
+            prefix + secret (not truncated, no token across the boundary).
+
+    Returns:
+        ``(planted_records, manifest)``: the records with every copy inserted at a
+        random position (real records keep their order), and the manifest to write
+        with ``Manifest.write`` (mode 0600).
+    """
+    if not config.enabled:
+        raise ValueError("canaries are disabled in the config (canaries.enabled = false)")
+    records = list(records)
+    column = designated_column(schema, config)
+    fmt = secret_format(column, config, rng)
+    as_str = bool(records) and isinstance(records[0], str)
+    canaries: list[Canary] = []
+
+    def add(group: str, repetitions: int, **extra) -> Canary:
+        secret = fmt.sample(rng)
+        record, context = _canary_record(schema, column, secret, template=config.template, as_str=as_str, rng=rng)
+        canary = Canary(id=f"c{len(canaries) + 1:04d}", group=group, format=fmt.spec, secret=secret,
+                        repetitions=repetitions, field=None if column is None else column.name,
+                        context=context, record=record, **extra)
+        canaries.append(canary)
+        return canary
+
+    scheduled = [add("schedule", reps) for reps in config.repetitions for _ in range(config.per_repetition)]
+    for canary in scheduled:
+        for _ in range(config.twins):
+            add("twin", 0, twin_of=canary.id)
+    for _ in range(config.audit_canaries):
+        coin = int(rng.integers(2))
+        add("audit", coin, coin=coin)
+    if encoder is not None:
+        for canary in canaries:
+            canary_prompt(encoder, canary)
+
+    copies = [c for c in canaries for _ in range(c.repetitions)]
+    order = rng.permutation(len(copies))
+    total = len(records) + len(copies)
+    positions = np.sort(rng.choice(total, size=len(copies), replace=False))
+    is_copy = np.zeros(total, dtype=bool)
+    is_copy[positions] = True
+    slot = dict(zip(positions.tolist(), order.tolist()))
+    real = iter(records)
+    planted: list = []
+    for pos in range(total):
+        if not is_copy[pos]:
+            planted.append(next(real))
+            continue
+        canary = copies[slot[pos]]
+        planted.append(canary.record if isinstance(canary.record, str) else dict(canary.record))
+        canary.rows.append(pos)
+    for canary in canaries:
+        canary.rows.sort()
+    manifest = Manifest(canaries=canaries, salt=new_salt(), config=config.to_dict(), n_records=len(records),
+                        n_planted_rows=len(copies), text=column is None)
+    return planted, manifest
