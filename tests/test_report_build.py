@@ -1,0 +1,90 @@
+"""The report record: sections are the audit files verbatim; absent audits are absent."""
+
+import json
+import math
+
+import pytest
+from report_runs import dp_run, write_run
+from reports.build import build_report
+from reports.errors import ReportInputError
+from reports.policy import policy_from_mapping
+from reports.record import SCHEMA_VERSION
+from reports.rundir import SOURCES
+from reports.write import to_json
+
+SECTION_OF = {rel: section for section, (rel, _) in SOURCES.items()}
+
+
+def test_sections_equal_the_files_on_disk(tmp_path):
+    run = write_run(tmp_path, dp_run())
+    record = build_report(run)
+    assert record["schema_version"] == SCHEMA_VERSION
+    assert record["verdict"] == "no-policy" and record["policy"] is None and record["checks"] == []
+    for rel, section in SECTION_OF.items():
+        on_disk = json.loads((run / rel).read_text())
+        if section == "run":
+            for key in ("versions", "seeds", "data_hash", "config_hash", "created", "config"):
+                assert record["reproducibility"][key] == on_disk[key]
+        else:
+            assert record[section] == on_disk, section
+    assert set(record["reproducibility"]["inputs"]) == set(SECTION_OF)
+    assert all(h.startswith("sha256:") for h in record["reproducibility"]["inputs"].values())
+
+
+def test_the_record_round_trips_through_report_json(tmp_path):
+    record = build_report(write_run(tmp_path, dp_run()))
+    assert json.loads(to_json(record)) == record
+
+
+@pytest.mark.parametrize("omit", [rel for rel in SECTION_OF if rel != "run.json"])
+def test_absent_audits_give_absent_sections(tmp_path, omit):
+    record = build_report(write_run(tmp_path, dp_run(), omit=(omit,)))
+    assert SECTION_OF[omit] not in record
+    assert omit not in record["reproducibility"]["inputs"]
+
+
+def test_model_free_run_has_no_model_sections(tmp_path):
+    keep = {"audit/distance.json", "audit/pii.json", "audit/quality.json"}
+    record = build_report(write_run(tmp_path, dp_run(), omit=tuple(set(SECTION_OF) - keep)))
+    assert {"privacy", "generation", "canaries", "mia", "audit"}.isdisjoint(record)
+    assert {"distance", "pii", "quality"} <= set(record)
+    assert "seeds" not in record["reproducibility"]
+
+
+def test_policy_sets_checks_and_verdict(tmp_path):
+    policy = policy_from_mapping({"max_epsilon": 5, "min_fidelity": 0.5}, name="t")
+    record = build_report(write_run(tmp_path, dp_run()), policy=policy)
+    assert record["policy"] == {"name": "t", "thresholds": {"max_epsilon": 5.0, "min_fidelity": 0.5}}
+    assert record["verdict"] == "fail"
+    assert [(c["name"], c["passed"], c["value"]) for c in record["checks"]] == [
+        ("max_epsilon", False, 7.93), ("min_fidelity", True, 0.874)]
+
+
+def test_policy_must_be_a_policy(tmp_path):
+    with pytest.raises(TypeError, match="reports.policy.Policy"):
+        build_report(write_run(tmp_path, dp_run()), policy="internal")
+
+
+def test_nan_in_an_audit_file_is_rejected(tmp_path):
+    run = write_run(tmp_path, dp_run())
+    (run / "audit/mia.json").write_text(json.dumps({"signals": {}, "best_signal": "x", "n_members": math.nan,
+                                                     "n_nonmembers": 1}))
+    with pytest.raises(ReportInputError, match=r"audit/mia.json: not valid JSON .*NaN"):
+        build_report(run)
+
+
+def test_missing_contract_key_is_named(tmp_path):
+    files = dp_run()
+    del files["audit/distance.json"]["dcr_train_share"]
+    with pytest.raises(ReportInputError, match="audit/distance.json: missing key\\(s\\) dcr_train_share"):
+        build_report(write_run(tmp_path, files))
+
+
+def test_not_a_run_dir(tmp_path):
+    with pytest.raises(ReportInputError, match="run directory not found"):
+        build_report(tmp_path / "nope")
+    with pytest.raises(ReportInputError, match="no run files found"):
+        build_report(tmp_path)
+    (tmp_path / "run.json").write_text("[1, 2]")
+    with pytest.raises(ReportInputError, match="run.json: expected a JSON object"):
+        build_report(tmp_path)
