@@ -1,0 +1,311 @@
+"""DP-SGD training of the synthesizer, readable top to bottom.
+
+One record = one training example (privacy rule 1): each step draws a Poisson
+sample of records with rate ``q = batch_size / n``, splits it into physical
+chunks that fit in memory, clips every example's gradient to ``max_grad_norm``
+(Opacus per-sample gradients), adds Gaussian noise of std ``sigma * max_grad_norm``
+once per logical step and divides by the expected batch size. The accountant
+history ``(sigma, q, steps)`` (plus any DP domain selection) gives epsilon.
+
+The loss is the grammar-constrained log-likelihood: logits outside
+``codec.grammar.allowed[state]`` are masked before the softmax, the same
+distribution that generation samples from and that the audits score.
+
+Checkpoints (model, optimizer, step, both random generators, accountant
+history) are written every ``checkpoint_every`` steps; ``resume=True`` continues
+a killed run to the same final step and the same epsilon.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from opacus import GradSampleModule
+from opacus.optimizers import DPOptimizer
+
+from auditor.dp.accounting import epsilon_of, noise_for_epsilon
+from auditor.model import build_model, parameter_count
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; every number that changes epsilon is recorded in privacy.json."""
+
+    model: str = "small"
+    dp: bool = True
+    epsilon: float | None = 8.0
+    delta: float | None = None
+    noise_multiplier: float | None = None
+    max_grad_norm: float = 1.0
+    epochs: float = 20.0
+    batch_size: int = 128
+    physical_batch_size: int = 128
+    lr: float = 3e-3
+    warmup: float = 0.05
+    weight_decay: float = 0.0
+    accountant: str = "prv"
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 25
+
+    def validate(self, n_records: int) -> None:
+        if self.dp:
+            if (self.epsilon is None) == (self.noise_multiplier is None):
+                raise ValueError("give exactly one of --epsilon and --noise-multiplier")
+            if self.epsilon is not None and self.epsilon <= 0:
+                raise ValueError("--epsilon must be > 0")
+            if self.noise_multiplier is not None and self.noise_multiplier <= 0:
+                raise ValueError("--noise-multiplier must be > 0")
+            if self.delta is not None and not (0 < self.delta < 1.0 / n_records):
+                raise ValueError(f"--delta must be in (0, 1/n) = (0, {1.0 / n_records:.3g}) for n = {n_records} records")
+            if self.max_grad_norm <= 0:
+                raise ValueError("--max-grad-norm must be > 0")
+        for name in ("epochs", "lr"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be > 0")
+        if self.batch_size < 1 or self.physical_batch_size < 1:
+            raise ValueError("--batch-size must be >= 1")
+        if self.batch_size >= n_records:
+            raise ValueError(
+                f"--batch-size {self.batch_size} needs more records than the {n_records} available "
+                "(DP-SGD samples a fraction of the records per step)"
+            )
+
+    @property
+    def steps_for(self) -> Callable[[int], int]:
+        return lambda n: max(1, math.ceil(self.epochs * n / self.batch_size))
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    privacy: dict
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and attention mask."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
+def grammar_states(seq: Sequence[int], grammar) -> list[int]:
+    """The grammar state before each predicted token of ``seq`` (which starts with BOS)."""
+    states, s = [], grammar.start
+    for t in seq[1:]:
+        states.append(s)
+        s = int(grammar.next_state[s, t])
+    return states
+
+
+def example_losses(model, ids, mask, states, allowed) -> torch.Tensor:
+    """Mean grammar-constrained negative log-likelihood of each example: ``[batch]``."""
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    target = ids[:, 1:]
+    tmask = mask[:, 1:].bool()
+    logits = logits.masked_fill(~allowed[states], float("-inf"))
+    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1), reduction="none",
+                          ignore_index=-100).view_as(target)
+    nll = torch.where(tmask, nll, torch.zeros_like(nll))
+    return nll.sum(1) / tmask.sum(1).clamp(min=1)
+
+
+def _lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    warm = max(1, int(cfg.warmup * steps))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    frac = (step - warm) / max(1, steps - warm)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def fit(
+    sequences: Sequence[Sequence[int]],
+    *,
+    grammar,
+    vocab_size: int,
+    pad_id: int,
+    config: TrainConfig,
+    delta: float,
+    prior_history: Sequence[tuple[float, float, int]] = (),
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    progress: Callable[[int, int, float, float | None], None] | None = None,
+    model: torch.nn.Module | None = None,
+) -> TrainResult:
+    """Train a causal LM on token sequences (one per record), with or without DP.
+
+    Args:
+        sequences: token ids of each record, ``[BOS, ..., EOS]``.
+        grammar: the codec's grammar (constrains the loss).
+        vocab_size, pad_id: from the codec.
+        config: the settings.
+        delta: the delta that epsilon is reported at (already split for selection).
+        prior_history: mechanisms that ran before training on the same records
+            (DP domain selection), composed into epsilon.
+        checkpoint_dir: where checkpoints go; None disables them.
+        resume: continue from the checkpoint in ``checkpoint_dir``.
+        progress: called as ``progress(step, steps, loss, epsilon_so_far)``.
+        model: a model to fine-tune instead of a fresh preset.
+    """
+    t0 = time.perf_counter()
+    n = len(sequences)
+    config.validate(n)
+    device = resolve_device(config.device)
+    q = config.batch_size / n
+    steps = config.steps_for(n)
+    sigma = None
+    if config.dp:
+        sigma = config.noise_multiplier or noise_for_epsilon(
+            target_epsilon=config.epsilon, delta=delta, sample_rate=q, steps=steps,
+            prior=prior_history, accountant=config.accountant,
+        )
+    max_len = max(len(s) for s in sequences)
+    if model is None:
+        model = build_model(config.model, vocab_size, max_length=max_len, seed=config.seed)
+    model.to(device).train()
+    log.info("model %s: %.2fM parameters, %d records, %d steps, q=%.4f", config.model,
+             parameter_count(model) / 1e6, n, steps, q)
+
+    states = [grammar_states(s, grammar) for s in sequences]
+    allowed = grammar.allowed.to(device)
+    sample_gen = torch.Generator().manual_seed(config.seed)
+    noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
+    base_opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.dp:
+        net = GradSampleModule(model, loss_reduction="mean")
+        opt = DPOptimizer(base_opt, noise_multiplier=sigma, max_grad_norm=config.max_grad_norm,
+                          expected_batch_size=config.batch_size, loss_reduction="mean", generator=noise_gen)
+    else:
+        net, opt = model, base_opt
+    prior = [tuple(h) for h in prior_history]
+
+    def history_at(done: int) -> list[tuple[float, float, int]]:
+        return prior + ([(sigma, q, done)] if config.dp and done else [])
+
+    start = 0
+    ckpt = checkpoint_dir / "state.pt" if checkpoint_dir else None
+    if resume and ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sample_gen.set_state(state["sample_gen"])
+        noise_gen.set_state(state["noise_gen"].to(noise_gen.device) if device.type != "cpu" else state["noise_gen"])
+        start = state["step"]
+        if [tuple(h) for h in state["history"]] != history_at(start):
+            raise ValueError("checkpoint was written with other privacy settings; start afresh or use the same flags")
+        log.info("resumed at step %d of %d", start, steps)
+
+    log_every = max(1, steps // 50)
+    losses: list[dict] = []
+    for step in range(start, steps):
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, steps, config)
+        picked = torch.nonzero(torch.rand(n, generator=sample_gen) < q).flatten().tolist()
+        chunks = [picked[i : i + config.physical_batch_size] for i in range(0, len(picked), config.physical_batch_size)]
+        step_loss, seen = 0.0, 0
+        if not picked and config.dp:
+            # An empty Poisson sample is still a DP step: noise alone.
+            for p in model.parameters():
+                p.grad_sample = torch.zeros((0, *p.shape), device=device)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        for j, chunk in enumerate(chunks):
+            ids, mask = pad_batch([sequences[i] for i in chunk], pad_id)
+            st, _ = pad_batch([states[i] for i in chunk], 0)
+            ids, mask, st = ids.to(device), mask.to(device), st.to(device)
+            per_example = example_losses(net, ids, mask, st, allowed)
+            if config.dp:
+                per_example.mean().backward()
+                opt.signal_skip_step(do_skip=j < len(chunks) - 1)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            else:
+                (per_example.sum() / config.batch_size).backward()
+            step_loss += float(per_example.detach().sum())
+            seen += len(chunk)
+        if not config.dp and picked:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        mean_loss = step_loss / max(1, seen)
+        if step % log_every == 0 or step == steps - 1:
+            losses.append({"step": step, "loss": mean_loss})
+        if progress is not None:
+            eps_now = None
+            if config.dp and (step % log_every == 0 or step == steps - 1):
+                eps_now = epsilon_of(history_at(step + 1), delta=delta, accountant="rdp")
+            progress(step + 1, steps, mean_loss, eps_now)
+        if ckpt is not None and ((step + 1) % config.checkpoint_every == 0 or step == steps - 1):
+            _save_checkpoint(ckpt, model=model, opt=opt, step=step + 1, history=history_at(step + 1),
+                             sample_gen=sample_gen, noise_gen=noise_gen)
+
+    privacy = privacy_record(config=config, history=history_at(steps), delta=delta, sigma=sigma, sample_rate=q,
+                             steps=steps, n_records=n)
+    model.eval()
+    return TrainResult(model=model, privacy=privacy, history=losses, seconds=time.perf_counter() - t0)
+
+
+def _save_checkpoint(path: Path, *, model, opt, step, history, sample_gen, noise_gen) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": step,
+        "history": history,
+        "sample_gen": sample_gen.get_state(),
+        "noise_gen": noise_gen.get_state().cpu(),
+    }, tmp)
+    os.replace(tmp, path)
+
+
+def privacy_record(*, config: TrainConfig, history, delta, sigma, sample_rate, steps, n_records) -> dict:
+    """Everything needed to recompute epsilon, as written to ``model/privacy.json``."""
+    base = {
+        "dp": config.dp,
+        "accountant": config.accountant,
+        "max_grad_norm": config.max_grad_norm if config.dp else None,
+        "sample_rate": sample_rate,
+        "steps": steps,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "n_records": n_records,
+        "clipping": "opacus-hooks" if config.dp else None,
+    }
+    if not config.dp:
+        return base | {"epsilon": None, "epsilon_rdp": None, "delta": None, "noise_multiplier": None,
+                       "history": [], "guarantee": "no DP guarantee"}
+    return base | {
+        "epsilon": epsilon_of(history, delta=delta, accountant=config.accountant),
+        "epsilon_rdp": epsilon_of(history, delta=delta, accountant="rdp"),
+        "delta": delta,
+        "noise_multiplier": sigma,
+        "target_epsilon": config.epsilon,
+        "history": [list(h) for h in history],
+    }
+
+
+def config_dict(config: TrainConfig) -> dict:
+    return asdict(config)
