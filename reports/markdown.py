@@ -81,8 +81,9 @@ def render_markdown(record: Mapping[str, Any]) -> str:
         lines += _checks(record) + [""]
     else:
         lines += ["No policy applied: no release decision.", ""]
-    lines += ["| | |", "|---|---|"]
-    lines += [f"| {_cell(h.label)} {_ICON[h.passed]} | {_cell(h.value)} |" for h in headline(record)]
+    lines += ["| What | Result |", "|---|---|"]
+    lines += [f"| {_cell(h.label)} {_ICON[h.passed]} | {_cell(h.value)}{_cell(f' ({h.detail})' if h.detail else '')} |"
+              for h in headline(record)]
     lines += [""] + _sections(record)
     lines += ["", f"_Report schema {record['schema_version']}; details, plots and definitions in report.html._", ""]
     return "\n".join(lines)

@@ -43,11 +43,12 @@ def fmt_pct(value: float | None) -> str:
 
 @dataclass(frozen=True)
 class Headline:
-    """One number of the summary box: label, formatted value, one-line meaning, policy state."""
+    """One number of the summary box: label, formatted value and detail, one-line meaning, policy state."""
 
     key: str
     label: str
     value: str
+    detail: str
     meaning: str
     passed: bool | None
 
@@ -63,25 +64,26 @@ def headline(record: Mapping[str, Any]) -> list[Headline]:
     privacy = record.get("privacy")
     if privacy is not None:
         if privacy["dp"]:
-            value = f"ε = {fmt(privacy['epsilon'])}, δ = {fmt(privacy['delta'])}"
+            value, detail = f"ε = {fmt(privacy['epsilon'])}", f"δ = {fmt(privacy['delta'])}"
             meaning = "proven bound on what the model reveals about any one record (smaller is safer)"
         else:
-            value = "none (trained without DP)"
+            value, detail = "none", "trained without DP"
             meaning = "no mathematical privacy guarantee"
-        out.append(Headline("epsilon", "DP guarantee", value, meaning,
+        out.append(Headline("epsilon", "DP guarantee", value, detail, meaning,
                             _check_state(record, "max_epsilon", "max_delta")))
     canaries = record.get("canaries")
     if canaries is not None:
         out.append(Headline(
-            "exposure", "Canary exposure", f"{fmt(canaries['max_exposure'])} of {fmt(canaries['log2_space'])} bits",
+            "exposure", "Canary exposure", f"{fmt(canaries['max_exposure'])} bits",
+            f"of {fmt(canaries['log2_space'])} possible",
             "how strongly planted secrets were memorized (0 = not at all, maximum = fully)",
             _check_state(record, "max_canary_exposure")))
     aucs = mia_values(record, lambda a: a.get("auc"))
     if aucs:
         tprs = mia_values(record, lambda a: (a.get("tpr_at_fpr") or {}).get("0.01"))
-        tpr = f", {fmt_pct(max(tprs))} caught at 1% false alarms" if tprs else ""
+        detail = f"{fmt_pct(max(tprs))} of members found at 1% false alarms" if tprs else ""
         out.append(Headline(
-            "mia", "Membership inference", f"AUC {fmt(max(aucs))}{tpr}",
+            "mia", "Membership inference", f"AUC {fmt(max(aucs))}", detail,
             "can an attacker tell who was in the training data? (AUC 0.5 = no better than a coin)",
             _check_state(record, "max_mia_auc", "max_mia_tpr_at_1pct_fpr")))
     pii = record.get("pii")
@@ -89,12 +91,14 @@ def headline(record: Mapping[str, Any]) -> list[Headline]:
         replay = pii["replay"]
         out.append(Headline(
             "pii", "Replayed PII", fmt(replay["replayed"] + replay["replayed_in_context"]),
+            f"{fmt(replay['replayed_in_context'])} in their original context",
             "personal values from the training data that reappear in the synthetic data",
             _check_state(record, "max_replayed_pii")))
     quality = record.get("quality")
     if quality is not None:
         out.append(Headline(
             "fidelity", "Fidelity", fmt(quality["fidelity"]),
+            f"TSTR ratio {fmt(quality['tstr']['ratio'])}" if quality.get("tstr") else "",
             "how closely the synthetic data matches the real data (1 = identical distributions)",
             _check_state(record, "min_fidelity")))
     return out
