@@ -12,10 +12,10 @@ with, per column kind (a squared-distance form of Gower's 1971 coefficient):
   missing value is imputed with the training median and flagged: a present vs
   missing pair adds 1 more.
 - categorical: ``0`` if equal else ``1`` (missing is a category of its own).
-- text: ``1 - cos(u, v)`` where ``u, v`` are L2-normalised signed hashed vectors of
-  the lower-cased, whitespace-normalised character n-grams (per word, padded; the
-  hashing trick of Weinberger et al. 2009 via scikit-learn's HashingVectorizer).
-  An empty text embeds as 0, at 1/2 from any non-empty one.
+- text: ``1 - cos(u, v)`` where ``u, v`` are the L2-normalised signed hashed
+  character n-gram vectors (:mod:`attacks.ngrams`) of the lower-cased,
+  whitespace-normalised texts. An empty text embeds as 0, at 1/2 from any
+  non-empty one.
 
 :class:`MixedEncoder` builds one vector per record so that ``||e(x) - e(y)||^2``
 equals ``d(x, y)^2`` exactly (text: exactly for the hashed vectors): numeric
@@ -30,7 +30,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import HashingVectorizer
+
+from attacks.ngrams import hashed_ngrams
 
 KINDS = ("numeric", "categorical", "datetime", "text")
 _MISSING = "\x00<missing>"
@@ -72,7 +73,7 @@ def normalise_text(values: pd.Series) -> list[str]:
 
 def categorical_strings(values: pd.Series) -> np.ndarray:
     """Values as strings, missing as a category of its own."""
-    return np.asarray([str(v) if pd.notna(v) else _MISSING for v in values], dtype=object)
+    return values.astype(object).where(values.notna(), _MISSING).astype(str).to_numpy(dtype=object)
 
 
 class MixedEncoder:
@@ -108,15 +109,6 @@ class MixedEncoder:
         self.text_ngram = text_ngram
         self.datetime_formats = dict(datetime_formats or {})
         self._scale = 1.0 / np.sqrt(len(self.column_kinds))
-        self._hasher = HashingVectorizer(
-            analyzer="char_wb",
-            ngram_range=(text_ngram, text_ngram),
-            n_features=text_dim,
-            alternate_sign=True,
-            norm="l2",
-            lowercase=False,
-            dtype=np.float32,
-        )
 
     def numeric_values(self, frame: pd.DataFrame, column: str) -> np.ndarray:
         """A numeric or datetime column as float64 (NaN when missing)."""
@@ -174,15 +166,15 @@ class MixedEncoder:
                     blocks.append((missing * self._scale)[:, None])
             elif kind == "categorical":
                 levels = self.levels_[column]
-                codes = np.fromiter(
-                    (levels[v] for v in categorical_strings(frame[column])), dtype=np.int64, count=len(frame)
-                )
+                codes = pd.Categorical(categorical_strings(frame[column]), categories=list(levels)).codes
+                if (codes < 0).any():
+                    raise ValueError(f"column {column!r}: a category not seen by fit (fit on every frame compared)")
                 onehot = np.zeros((len(frame), len(levels)), dtype=np.float32)
                 onehot[np.arange(len(frame)), codes] = half
                 blocks.append(onehot)
             else:
-                hashed = self._hasher.transform(normalise_text(frame[column]))
-                blocks.append(hashed.toarray() * np.float32(half))
+                hashed = hashed_ngrams(normalise_text(frame[column]), n=self.text_ngram, dim=self.text_dim)
+                blocks.append(hashed * np.float32(half))
         return np.ascontiguousarray(np.hstack(blocks), dtype=np.float32)
 
     def canonical(self, frame: pd.DataFrame) -> pd.DataFrame:
