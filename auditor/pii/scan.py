@@ -1,0 +1,213 @@
+"""Column-aware PII scanning with Presidio.
+
+A table is scanned column by column. Each column's distinct non-empty values are
+analysed once (a categorical column of 5,000 rows and 40 values costs 40
+analyses), through the spaCy pipeline in ``nlp.pipe`` batches, and the findings
+are mapped back to every row holding the value. The column name, split into
+words, is passed to Presidio as context (a ``phone`` column raises phone-number
+scores as the word "phone" in a sentence would). Free-text columns and text
+records are distinct per record, so they are scanned once per record.
+
+A value's findings depend only on the value and its column's context, so the
+result equals a per-cell loop of ``AnalyzerEngine.analyze`` with the same
+arguments (``benchmarks/pii_scan.py`` checks that and times both).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from presidio_analyzer import RecognizerResult
+from tqdm.auto import tqdm
+
+from auditor.errors import UserError
+from auditor.pii.config import PiiConfig
+from auditor.pii.engine import Engine
+
+#: Column name given to text records (a list of strings).
+TEXT_COLUMN = "text"
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SPLIT = re.compile(r"[^0-9A-Za-z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detected PII span. ``text`` is the raw value: never log or serialise it.
+
+    Attributes:
+        row: 0-based position of the record in its table.
+        column: column name (``text`` for text records).
+        entity: Presidio entity type.
+        start, end: character span within the cell.
+        score: Presidio confidence in [0, 1].
+        text: the matched substring.
+    """
+
+    row: int
+    column: str
+    entity: str
+    start: int
+    end: int
+    score: float
+    text: str
+
+
+@dataclass
+class ScanResult:
+    """Findings of one table and the shape they were found in."""
+
+    findings: list[Finding]
+    n_rows: int
+    columns: tuple[str, ...]
+    is_text: bool
+
+
+def as_table(records: "pd.DataFrame | Sequence[str]") -> tuple[pd.DataFrame, bool]:
+    """A DataFrame of the records, and whether they were text records.
+
+    Raises:
+        UserError: neither a DataFrame nor a sequence of strings.
+    """
+    if isinstance(records, pd.DataFrame):
+        return records.reset_index(drop=True), False
+    if isinstance(records, (str, bytes)) or not isinstance(records, Sequence):
+        raise UserError("records must be a DataFrame or a list of strings")
+    if not all(isinstance(r, str) for r in records):
+        raise UserError("text records must all be strings")
+    return pd.DataFrame({TEXT_COLUMN: list(records)}, dtype=object), True
+
+
+def cell_text(value: Any) -> str | None:
+    """The text to scan for one cell; ``None`` for missing or blank cells.
+
+    Integral floats print without ``.0`` (pandas reads integer columns with gaps
+    as float), so ``12345.0`` is scanned as ``12345``.
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    text = str(value)
+    return text if text.strip() else None
+
+
+def column_context(name: str) -> list[str]:
+    """Context words of a column name: ``phoneNumber`` / ``phone_number`` -> ``["phone", "number"]``."""
+    return [w.lower() for w in _SPLIT.split(_CAMEL.sub(" ", str(name))) if w]
+
+
+def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerResult]:
+    """Keep one finding per piece of text, as presidio-anonymizer resolves conflicts.
+
+    A result whose span lies strictly inside another result's span is dropped
+    (the domain ``example.com`` inside an e-mail address, a date-like fragment of
+    a phone number); of results with the same span the highest score wins (ties:
+    entity name order). Results that merely overlap are both kept.
+    """
+    ranked = sorted(results, key=lambda r: (r.start, -r.end, -r.score, r.entity_type))
+    kept: list[RecognizerResult] = []
+    for res in ranked:
+        covered = any(
+            k.start <= res.start and res.end <= k.end and (k.start, k.end) != (res.start, res.end) for k in kept
+        )
+        same_span = any((k.start, k.end) == (res.start, res.end) for k in kept)
+        if not covered and not same_span:
+            kept.append(res)
+    return kept
+
+
+def analyze_texts(
+    texts: Sequence[str], *, engine: Engine, config: PiiConfig, context: list[str] | None
+) -> list[list[RecognizerResult]]:
+    """Presidio results for each text (overlaps resolved), the NLP pipeline run in ``nlp.pipe`` batches."""
+    analyzer = engine.analyzer
+    batches = engine.nlp_engine.process_batch(
+        texts=list(texts), language=engine.language, batch_size=config.batch_size, n_process=config.n_process
+    )
+    return [
+        resolve_overlaps(analyzer.analyze(
+            text=text,
+            language=engine.language,
+            entities=list(engine.entities),
+            score_threshold=config.score_threshold,
+            context=context,
+            allow_list=list(config.allow_list) or None,
+            nlp_artifacts=artifacts,
+        ))
+        for text, artifacts in batches
+    ]
+
+
+def scan_table(
+    records: "pd.DataFrame | Sequence[str]", *, engine: Engine, config: PiiConfig, label: str = "records"
+) -> ScanResult:
+    """Scan every cell of a table (or every text record) for PII.
+
+    Args:
+        records: a DataFrame, or a list of text records.
+        engine: from :func:`auditor.pii.engine.get_engine`.
+        config: score threshold, allow-list, batching.
+        label: shown on the progress bar (``synthetic``, ``train`` ...).
+    """
+    table, is_text = as_table(records)
+    findings: list[Finding] = []
+    columns = tuple(str(c) for c in table.columns)
+    for column in tqdm(columns, desc=f"pii scan {label}", unit="col", leave=False, disable=None):
+        texts = [cell_text(v) for v in table[column].tolist()]
+        codes, uniques = pd.factorize(pd.Series(texts, dtype=object), use_na_sentinel=True)
+        if len(uniques) == 0:
+            continue
+        context = None if is_text else column_context(column)
+        results = analyze_texts(list(uniques), engine=engine, config=config, context=context)
+        for row, code in enumerate(codes):
+            if code < 0:
+                continue
+            text = uniques[code]
+            for res in results[code]:
+                findings.append(
+                    Finding(row, column, res.entity_type, res.start, res.end, float(res.score), text[res.start : res.end])
+                )
+    return ScanResult(findings=findings, n_rows=len(table), columns=columns, is_text=is_text)
+
+
+def score_summary(scores: Sequence[float]) -> dict[str, float | None]:
+    """Min, quartiles, mean and max of the scores (``None`` each when empty)."""
+    if len(scores) == 0:
+        return {"min": None, "p25": None, "median": None, "p75": None, "mean": None, "max": None}
+    arr = np.asarray(scores, dtype=float)
+    q25, q50, q75 = np.quantile(arr, [0.25, 0.5, 0.75])
+    return {
+        "min": round(float(arr.min()), 4),
+        "p25": round(float(q25), 4),
+        "median": round(float(q50), 4),
+        "p75": round(float(q75), 4),
+        "mean": round(float(arr.mean()), 4),
+        "max": round(float(arr.max()), 4),
+    }
+
+
+def column_stats(findings: Sequence[Finding]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per column and entity type: findings, rows affected, score distribution."""
+    grouped: dict[str, dict[str, list[Finding]]] = {}
+    for f in findings:
+        grouped.setdefault(f.column, {}).setdefault(f.entity, []).append(f)
+    return {
+        column: {
+            entity: {
+                "findings": len(items),
+                "rows": len({f.row for f in items}),
+                "score": score_summary([f.score for f in items]),
+            }
+            for entity, items in sorted(by_entity.items())
+        }
+        for column, by_entity in grouped.items()
+    }
