@@ -13,7 +13,10 @@ Three sources of evidence, each turned into a bound by :mod:`attacks.bounds`:
   canary was inserted with probability 1/2, its inclusion bit recorded. Guess
   "in" for the top-k scores and abstain elsewhere, for every k of a small grid;
   each k is tested at ``significance / len(grid)`` (Bonferroni), so the maximum
-  over the grid is a valid bound.
+  over the grid is a valid bound. A canary inserted as ``k`` copies is a group
+  of ``k`` records: an (eps, delta)-DP run is (k eps, k e^((k-1) eps) delta)-DP
+  for it (group privacy), so the audit bounds the group's epsilon with that
+  delta and reports ``group bound / k`` as the per-record bound.
 
 A lower bound above the claimed epsilon means the DP implementation is broken
 (DESIGN.md, privacy rule 5): the result says ``violation: true``, the message
@@ -160,8 +163,26 @@ def guess_counts(num_canaries: int, fractions) -> list[int]:
     return sorted({max(1, min(num_canaries, round(f * num_canaries))) for f in fractions})
 
 
-def one_run_bound(scores, inclusion, *, delta: float, config: AuditConfig) -> dict:
-    """One-run bound: top-k guesses over the grid, Bonferroni-corrected, the best k kept."""
+def group_delta(*, delta: float, copies: int, epsilon: float | None) -> float:
+    """Delta of a group of ``copies`` records under (epsilon, delta)-DP: ``k e^((k-1) eps) delta``.
+
+    Without a claimed epsilon (a non-DP run) the given delta is used as is.
+    """
+    if copies == 1 or epsilon is None or delta == 0:
+        return delta
+    exponent = (copies - 1) * epsilon + math.log(copies * delta)
+    return 1.0 if exponent >= 0 else math.exp(exponent)
+
+
+def one_run_bound(
+    scores, inclusion, *, delta: float, copies: int = 1, claimed_epsilon: float | None = None,
+    config: AuditConfig,
+) -> dict:
+    """One-run bound: top-k guesses over the grid, Bonferroni-corrected, the best k kept.
+
+    With ``copies > 1`` the bound is on the group of copies (at :func:`group_delta`)
+    and the reported ``epsilon_lower_bound`` is that divided by ``copies``.
+    """
     scores = _finite("canary_scores", scores)
     inclusion = np.asarray(inclusion)
     if inclusion.shape != scores.shape:
@@ -178,19 +199,25 @@ def one_run_bound(scores, inclusion, *, delta: float, config: AuditConfig) -> di
     order = shuffle[np.argsort(-scores[shuffle], kind="stable")]
     grid = guess_counts(m, config.guess_fractions)
     per_test = config.significance / len(grid)
+    delta_k = group_delta(delta=delta, copies=copies, epsilon=claimed_epsilon)
     tried = []
     for k in grid:
         correct = int(inclusion[order[:k]].sum())
-        eps = one_run_epsilon(
-            num_canaries=m, num_guesses=k, num_correct=correct, delta=delta, significance=per_test
-        )
-        tried.append({"num_guesses": k, "num_correct": correct, "epsilon_lower_bound": eps})
-    chosen = max(tried, key=lambda t: t["epsilon_lower_bound"])
+        eps = 0.0
+        if delta_k < 1:
+            eps = one_run_epsilon(
+                num_canaries=m, num_guesses=k, num_correct=correct, delta=delta_k, significance=per_test
+            )
+        tried.append({"num_guesses": k, "num_correct": correct, "group_epsilon_lower_bound": eps})
+    chosen = max(tried, key=lambda t: t["group_epsilon_lower_bound"])
     return {
         "name": "one-run:canaries",
         "method": "one-run",
-        "epsilon_lower_bound": chosen["epsilon_lower_bound"],
+        "epsilon_lower_bound": chosen["group_epsilon_lower_bound"] / copies,
         "details": {
+            "copies": copies,
+            "group_delta": delta_k,
+            "group_epsilon_lower_bound": chosen["group_epsilon_lower_bound"],
             "num_canaries": m,
             "num_included": int(inclusion.sum()),
             "num_guesses": chosen["num_guesses"],
@@ -226,6 +253,7 @@ def run(
     outcomes: Mapping[str, Mapping[str, int]] | None = None,
     canary_scores=None,
     canary_inclusion=None,
+    canary_copies: int = 1,
     claimed_epsilon: float | None,
     delta: float,
     config: AuditConfig | None = None,
@@ -239,6 +267,8 @@ def run(
             fixed without the data counted.
         canary_scores / canary_inclusion: scores of the coin-flip canary set and
             their recorded inclusion bits; give both or neither.
+        canary_copies: copies of each included canary (1 for the planted audit set;
+            more gives a group bound, divided by the copies).
         claimed_epsilon: the epsilon the run claims; None (or inf) for a non-DP run.
         delta: the delta of the claim (0 for a non-DP run).
         config: :class:`AuditConfig` (defaults when None).
@@ -253,6 +283,8 @@ def run(
         raise ValueError("dp_audit: give both member_scores and nonmember_scores, or neither")
     if (canary_scores is None) != (canary_inclusion is None):
         raise ValueError("dp_audit: give both canary_scores and canary_inclusion, or neither")
+    if isinstance(canary_copies, bool) or not isinstance(canary_copies, int) or canary_copies < 1:
+        raise ValueError(f"dp_audit: canary_copies must be an integer >= 1, got {canary_copies!r}")
 
     bounds = []
     if member_scores is not None:
@@ -260,7 +292,12 @@ def run(
     for name, counts in (outcomes or {}).items():
         bounds.append(outcome_bound(name, counts, delta=delta, config=config))
     if canary_scores is not None:
-        bounds.append(one_run_bound(canary_scores, canary_inclusion, delta=delta, config=config))
+        bounds.append(
+            one_run_bound(
+                canary_scores, canary_inclusion, delta=delta, copies=canary_copies,
+                claimed_epsilon=claimed, config=config,
+            )
+        )
 
     best = max(bounds, key=lambda b: b["epsilon_lower_bound"], default=None)
     violation, message = _verdict(claimed, best, config.significance)

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 
 import numpy as np
 import pytest
@@ -117,3 +118,29 @@ def test_bad_inputs_are_named():
 def test_no_evidence():
     out = audit.run(claimed_epsilon=1.0, delta=1e-5)
     assert out["bounds"] == [] and out["max_lower_bound"] == 0.0 and out["violation"] is False
+
+
+def test_group_delta_by_hand():
+    # k = 4, eps = 1, delta = 1e-5: 4 * e^3 * 1e-5 = 8.0342e-4
+    assert audit.group_delta(delta=1e-5, copies=4, epsilon=1.0) == pytest.approx(4 * math.exp(3) * 1e-5)
+    assert audit.group_delta(delta=1e-5, copies=1, epsilon=1.0) == 1e-5
+    assert audit.group_delta(delta=1e-5, copies=16, epsilon=None) == 1e-5
+    assert audit.group_delta(delta=0.1, copies=16, epsilon=2.0) == 1.0
+
+
+def test_multi_copy_canaries_give_a_per_record_group_bound():
+    inclusion = np.arange(100) < 50
+    scores = inclusion.astype(float)
+    config = AuditConfig(guess_fractions=(0.5,))
+    out = audit.run(
+        canary_scores=scores, canary_inclusion=inclusion, canary_copies=4,
+        claimed_epsilon=1.0, delta=1e-5, config=config,
+    )
+    (bound,) = out["bounds"]
+    group = one_run_epsilon(
+        num_canaries=100, num_guesses=50, num_correct=50, delta=4 * math.exp(3) * 1e-5, significance=0.05
+    )
+    assert bound["details"]["group_epsilon_lower_bound"] == pytest.approx(group)
+    assert bound["epsilon_lower_bound"] == pytest.approx(group / 4)
+    with pytest.raises(ValueError, match="canary_copies"):
+        audit.run(canary_scores=scores, canary_inclusion=inclusion, canary_copies=0, claimed_epsilon=1.0, delta=0.0)
