@@ -54,7 +54,7 @@ class TrainConfig:
     warmup: float = 0.05
     weight_decay: float = 0.0
     accountant: str = "prv"
-    seed: int = 0
+    seed: int | None = None
     device: str = "auto"
     checkpoint_every: int = 25
 
@@ -173,6 +173,8 @@ def fit(
     t0 = time.perf_counter()
     n = len(sequences)
     config.validate(n)
+    if config.seed is None:
+        config.seed = int(torch.seed() % (2**31))
     device = resolve_device(config.device)
     q = config.batch_size / n
     steps = config.steps_for(n)
@@ -218,7 +220,7 @@ def fit(
             raise ValueError("checkpoint was written with other privacy settings; start afresh or use the same flags")
         log.info("resumed at step %d of %d", start, steps)
 
-    log_every = max(1, steps // 50)
+    log_every = max(1, steps // 20)
     losses: list[dict] = []
     for step in range(start, steps):
         for group in opt.param_groups:
@@ -255,7 +257,7 @@ def fit(
         if progress is not None:
             eps_now = None
             if config.dp and (step % log_every == 0 or step == steps - 1):
-                eps_now = epsilon_of(history_at(step + 1), delta=delta, accountant="rdp")
+                eps_now = epsilon_of(history_at(step + 1), delta=delta, accountant=config.accountant)
             progress(step + 1, steps, mean_loss, eps_now)
         if ckpt is not None and ((step + 1) % config.checkpoint_every == 0 or step == steps - 1):
             _save_checkpoint(ckpt, model=model, opt=opt, step=step + 1, history=history_at(step + 1),

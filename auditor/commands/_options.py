@@ -1,0 +1,127 @@
+"""Options and progress display shared by the commands."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import click
+from tqdm import tqdm
+
+from auditor.generate import SampleConfig
+from auditor.pipeline import DataConfig, RunConfig
+from auditor.train import TrainConfig
+from canaries.config import CanaryConfig
+
+
+def train_options(f):
+    """The flags of `auditor train` (also used by `run`, `demo`, `sweep`)."""
+    opts = [
+        click.option("--schema", type=click.Path(dir_okay=False), help="Declared (public) schema YAML. Without it the schema is inferred and reported as outside the DP guarantee."),
+        click.option("--model", "model", default="small", show_default=True, help="Size preset: tiny | small | medium | base."),
+        click.option("--epsilon", type=float, default=None, help="Target epsilon (noise found by the accountant). Default 8 when --noise-multiplier is not given."),
+        click.option("--delta", type=float, default=None, help="Target delta; default min(1e-5, 0.1/n)."),
+        click.option("--noise-multiplier", type=float, default=None, help="Fixed noise multiplier instead of --epsilon."),
+        click.option("--max-grad-norm", type=float, default=1.0, show_default=True, help="Per-example clipping norm C."),
+        click.option("--epochs", type=float, default=20.0, show_default=True),
+        click.option("--batch-size", type=int, default=128, show_default=True, help="Expected (logical) batch size; Poisson sampling."),
+        click.option("--physical-batch-size", type=int, default=128, show_default=True, help="Examples per forward pass (memory only)."),
+        click.option("--lr", type=float, default=3e-3, show_default=True),
+        click.option("--seed", type=int, default=None, help="Seed for split, canaries, sampling; fresh OS entropy when omitted."),
+        click.option("--no-dp", is_flag=True, help="Train the same model without DP (baseline; no DP guarantee)."),
+        click.option("--holdout", type=float, default=0.2, show_default=True, help="Fraction of records held out (never trained on)."),
+        click.option("--domains", type=click.Choice(["dp", "data"]), default="dp", show_default=True, help="Undeclared categorical domains: selected with DP, or taken from the data (outside the guarantee)."),
+        click.option("--no-canaries", is_flag=True, help="Do not plant canaries (no exposure audit)."),
+        click.option("--canary-repetitions", default="1,2,4,8,16", show_default=True, help="Copies per scheduled canary."),
+        click.option("--audit-canaries", type=int, default=100, show_default=True, help="Coin-flip canaries for the one-run DP audit."),
+        click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def run_config(*, schema, model, epsilon, delta, noise_multiplier, max_grad_norm, epochs, batch_size,
+               physical_batch_size, lr, seed, no_dp, holdout, domains, no_canaries, canary_repetitions,
+               audit_canaries, device, data_path=None) -> RunConfig:
+    if no_dp and (epsilon is not None or noise_multiplier is not None):
+        raise click.UsageError("--no-dp conflicts with --epsilon/--noise-multiplier")
+    if epsilon is not None and noise_multiplier is not None:
+        raise click.UsageError("give --epsilon or --noise-multiplier, not both")
+    if epsilon is None and noise_multiplier is None and not no_dp:
+        epsilon = 8.0
+    try:
+        reps = tuple(int(x) for x in canary_repetitions.split(",") if x.strip())
+        canaries = CanaryConfig(enabled=not no_canaries, repetitions=reps, audit_canaries=audit_canaries)
+    except ValueError as exc:
+        raise click.UsageError(f"canaries: {exc}") from None
+    return RunConfig(
+        data=DataConfig(path=data_path, schema=schema, holdout=holdout, domains=domains),
+        train=TrainConfig(model=model, dp=not no_dp, epsilon=epsilon, delta=delta,
+                          noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm, epochs=epochs,
+                          batch_size=batch_size, physical_batch_size=physical_batch_size, lr=lr, seed=seed,
+                          device=device),
+        canaries=canaries,
+    )
+
+
+def sample_options(f):
+    opts = [
+        click.option("--num-records", "-n", type=int, default=None, help="Rows to generate (default: as many as the training records)."),
+        click.option("--temperature", type=float, default=1.0, show_default=True),
+        click.option("--top-p", type=float, default=1.0, show_default=True),
+        click.option("--gen-seed", type=int, default=0, show_default=True, help="Seed of the sampler."),
+        click.option("--scrub-pii", type=click.Choice(["replayed"]), default=None, help="Drop rows replaying training PII (outside the DP guarantee)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def sample_config(*, temperature, top_p, gen_seed, **_) -> SampleConfig:
+    return SampleConfig(temperature=temperature, top_p=top_p, seed=gen_seed)
+
+
+@contextmanager
+def train_progress(quiet: bool):
+    """A tqdm bar showing loss and epsilon so far; yields the callback for ``fit``."""
+    if quiet:
+        logging.getLogger().setLevel(logging.WARNING)
+        yield None
+        return
+    bar = tqdm(total=None, desc="train", unit="step", dynamic_ncols=True, leave=True)
+    state = {"eps": None}
+
+    def update(step, steps, loss, eps):
+        bar.total = steps
+        if eps is not None:
+            state["eps"] = eps
+        post = {"loss": f"{loss:.3f}"}
+        if state["eps"] is not None:
+            post["eps"] = f"{state['eps']:.2f}"
+        bar.set_postfix(post, refresh=False)
+        bar.n = step
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+@contextmanager
+def count_progress(quiet: bool, desc: str):
+    if quiet:
+        yield None
+        return
+    bar = tqdm(total=None, desc=desc, unit="row", dynamic_ncols=True)
+
+    def update(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()

@@ -1,0 +1,133 @@
+"""Batched sampling under the codec's grammar, with a KV cache, on CPU or CUDA.
+
+Each step feeds one token per sequence, masks the logits with
+``grammar.allowed[state]``, samples (temperature, top-p) and advances the state
+with ``grammar.next_state``: a gather per step, no host synchronisation until
+the batch is done. Sequences that finished emit PAD in the grammar's ``done``
+state, so a batch runs in lockstep until all are finished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from auditor.errors import UserError
+
+
+@dataclass
+class SampleConfig:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    batch_size: int = 256
+    seed: int = 0
+    max_invalid_rate: float = 0.5
+
+    def validate(self) -> None:
+        if self.temperature <= 0:
+            raise UserError("--temperature must be > 0")
+        if not 0 < self.top_p <= 1:
+            raise UserError("--top-p must be in (0, 1]")
+        if self.batch_size < 1:
+            raise UserError("--batch-size must be >= 1")
+
+
+def _top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Keep the smallest set of tokens whose probability mass reaches ``top_p`` (Holtzman et al. 2020)."""
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    cum = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
+    drop = cum - torch.softmax(sorted_logits, dim=-1) >= top_p  # mass before this token already enough
+    sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+
+
+@torch.no_grad()
+def sample_sequences(
+    model: torch.nn.Module,
+    grammar,
+    *,
+    n: int,
+    bos_id: int,
+    max_length: int,
+    config: SampleConfig,
+    generator: torch.Generator,
+) -> list[list[int]]:
+    """``n`` token sequences ``[BOS, ..., EOS]`` sampled under the grammar."""
+    device = next(model.parameters()).device
+    g = grammar.to(device)
+    out: list[list[int]] = []
+    model.eval()
+    while len(out) < n:
+        b = min(config.batch_size, n - len(out))
+        tokens = torch.full((b, 1), bos_id, dtype=torch.long, device=device)
+        state = torch.full((b,), g.start, dtype=torch.long, device=device)
+        cache = None
+        step_input = tokens
+        for _ in range(max_length - 1):
+            res = model(input_ids=step_input, past_key_values=cache, use_cache=True)
+            cache = res.past_key_values
+            logits = res.logits[:, -1].float() / config.temperature
+            logits = logits.masked_fill(~g.allowed[state], float("-inf"))
+            logits = _top_p_filter(logits, config.top_p)
+            probs = torch.softmax(logits, dim=-1)
+            nxt = torch.multinomial(probs.cpu(), 1, generator=generator).to(device).squeeze(1)
+            state = g.next_state[state, nxt]
+            tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+            step_input = nxt[:, None]
+            if bool((state == g.done).all()):
+                break
+        for row in tokens.tolist():
+            out.append(row)
+    return out
+
+
+def generate_records(
+    model: torch.nn.Module,
+    codec,
+    *,
+    n: int,
+    config: SampleConfig,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list, dict]:
+    """``n`` valid records and the counts (requested, generated, valid, invalid, validity).
+
+    Invalid samples (those that do not decode) are dropped and counted; more are
+    drawn until ``n`` are valid. If the invalid rate exceeds
+    ``config.max_invalid_rate`` after at least one batch, a UserError says so
+    instead of looping.
+    """
+    config.validate()
+    if n < 1:
+        raise UserError("--num-records must be >= 1")
+    gen = torch.Generator().manual_seed(config.seed)
+    records: list = []
+    generated = invalid = 0
+    while len(records) < n:
+        want = min(config.batch_size, max(1, n - len(records)))
+        for seq in sample_sequences(model, codec.grammar, n=want, bos_id=codec.bos_id,
+                                    max_length=codec.max_length, config=config, generator=gen):
+            generated += 1
+            rec = codec.decode(seq)
+            if rec is None:
+                invalid += 1
+            elif len(records) < n:
+                records.append(rec)
+        if progress is not None:
+            progress(len(records), n)
+        if generated >= config.batch_size and invalid / generated > config.max_invalid_rate:
+            raise UserError(
+                f"{invalid} of {generated} sampled rows were invalid (more than {config.max_invalid_rate:.0%}); "
+                "train longer or check the schema"
+            )
+    stats = {
+        "requested": n,
+        "generated": generated,
+        "valid": generated - invalid,
+        "invalid": invalid,
+        "validity": (generated - invalid) / generated,
+    }
+    return records, stats

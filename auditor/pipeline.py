@@ -1,0 +1,361 @@
+"""The stages, wired to the run directory: train -> generate -> audit -> report.
+
+Each stage reads and writes only the run directory and can be re-run alone.
+Input is validated completely before anything is written, so bad input leaves
+no run directory behind (a one-line ``UserError``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+import auditor
+from auditor import data as data_io
+from auditor.codec import RowCodec
+from auditor.dp.accounting import default_delta, select_domains
+from auditor.errors import UserError
+from auditor.generate import SampleConfig, generate_records
+from auditor.rundir import RunDir, read_json, write_json
+from auditor.schema import Schema
+from auditor.train import TrainConfig, fit
+from canaries.config import CanaryConfig
+from canaries.manifest import Manifest
+from canaries.occurrences import scrub as scrub_canaries
+from canaries.plant import plant
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int, dict], None]
+
+
+@dataclass
+class DataConfig:
+    """Where the records come from and how they are split and described."""
+
+    path: str | None = None
+    schema: str | None = None  # a declared (public) schema YAML; None: inferred (outside the guarantee)
+    holdout: float = 0.2
+    domains: str = "dp"  # categorical domains not declared: "dp" (selected with DP) or "data" (opt-in, outside)
+    domain_noise: float = 4.0  # noise multiplier of the DP domain selection
+    domain_delta_share: float = 0.1  # share of delta spent on the selection threshold
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    canaries: CanaryConfig = field(default_factory=CanaryConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data": asdict(self.data), "train": asdict(self.train), "canaries": self.canaries.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        return cls(data=DataConfig(**data["data"]), train=TrainConfig(**data["train"]),
+                   canaries=CanaryConfig.from_dict(data["canaries"]))
+
+
+def _resumed_config(run: RunDir, given: RunConfig) -> RunConfig:
+    """The interrupted run's config; the flags given must not change anything that matters."""
+    if not run.run_json.exists():
+        raise UserError(f"{run.root}: nothing to resume (no run.json)")
+    saved = RunConfig.from_dict(read_json(run.run_json)["config"])
+    mine, theirs = given.to_dict(), saved.to_dict()
+    if mine["train"].get("seed") is None:
+        mine["train"]["seed"] = theirs["train"]["seed"]
+    differ = [f"{sec}.{k}" for sec in ("train", "canaries") for k in theirs[sec]
+              if mine[sec].get(k) != theirs[sec].get(k) and k not in ("device", "checkpoint_every")]
+    if differ:
+        raise UserError(f"{run.root}: --resume needs the settings of the interrupted run (differs in {', '.join(differ)})")
+    saved.train.device = given.train.device
+    return saved
+
+
+def config_hash(cfg: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def versions() -> dict[str, str]:
+    import opacus
+    import transformers
+
+    return {"dp-auditor": auditor.__version__, "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "opacus": opacus.__version__, "numpy": np.__version__,
+            "pandas": pd.__version__}
+
+
+# ---------------------------------------------------------------------------- data
+
+def load_dataset(data: str | Path | pd.DataFrame | list) -> data_io.Dataset:
+    if isinstance(data, pd.DataFrame):
+        return data_io.dataset_from_frame(data)
+    if isinstance(data, (list, tuple)):
+        return data_io.dataset_from_texts(data)
+    return data_io.load_records(data)
+
+
+def resolve_schema(dataset: data_io.Dataset, schema_path: str | None) -> tuple[Schema, list[str]]:
+    """The schema and the facts that lie outside the DP guarantee."""
+    if dataset.is_text:
+        if schema_path:
+            schema = Schema.load(schema_path)
+        else:
+            schema = data_io.text_schema()
+        return schema, []
+    if schema_path:
+        try:
+            schema = Schema.load(schema_path)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"schema {schema_path}: {exc}") from None
+        missing = [n for n in schema.names if n not in dataset.frame.columns]
+        if missing:
+            raise UserError(f"schema {schema_path}: columns not in the data: {', '.join(missing)}")
+        data_io.require_valid(dataset.frame[schema.names], schema, name=dataset.name)
+        return schema, []
+    schema = data_io.infer_schema(dataset.frame)
+    return schema, data_io.schema_facts_outside_guarantee(schema)
+
+
+def records_of(frame: pd.DataFrame, schema: Schema) -> list:
+    if schema.text:
+        return frame[schema.columns[0].name].tolist()
+    return frame[schema.names].to_dict(orient="records")
+
+
+def _fill_domains(schema: Schema, train_frame: pd.DataFrame, cfg: DataConfig, delta: float,
+                  rng: np.random.Generator) -> tuple[list, dict | None, list[str], float]:
+    """Select undeclared categorical domains. Returns (prior history, record, outside, delta_for_accountant)."""
+    todo = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
+    if not todo:
+        return [], None, [], delta
+    if cfg.domains == "data":
+        for c in todo:
+            c.categories = sorted(set(train_frame[c.name]) - {""})
+            c.source = "inferred"
+        return [], None, [f"categorical domains of {', '.join(c.name for c in todo)} taken from the data "
+                          "(opt-in --domains data)"], delta
+    if cfg.domains != "dp":
+        raise UserError(f"--domains must be dp or data, not {cfg.domains!r}")
+    delta_sel = delta * cfg.domain_delta_share
+    domains, record = select_domains({c.name: train_frame[c.name].tolist() for c in todo},
+                                     noise_multiplier=cfg.domain_noise, delta_selection=delta_sel, rng=rng)
+    for c in todo:
+        c.categories = domains[c.name]
+        c.source = "dp"
+    record["values_kept"] = {k: len(v) for k, v in domains.items()}
+    return [(cfg.domain_noise, 1.0, 1)], record, [], delta - delta_sel
+
+
+# ---------------------------------------------------------------------------- train
+
+@dataclass
+class TrainOutcome:
+    run: RunDir
+    privacy: dict
+    seconds: float
+
+
+def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool = False, resume: bool = False,
+          progress: Callable[[int, int, float, float | None], None] | None = None) -> TrainOutcome:
+    """Train a synthesizer on ``data`` (a path, a DataFrame or a list of texts) into run dir ``out``."""
+    cfg = config or RunConfig()
+    run = RunDir(Path(out))
+    if resume:
+        cfg = _resumed_config(run, cfg)
+    elif cfg.train.seed is None:
+        cfg.train.seed = secrets.randbits(31)  # fresh OS entropy, recorded in run.json
+    run.prepare_for_training(force=force, resume=resume)
+    dataset = load_dataset(data if data is not None else cfg.data.path)
+    if isinstance(data, (str, Path)):
+        cfg.data.path = str(Path(data).resolve())
+    schema, outside = resolve_schema(dataset, cfg.data.schema)
+    frame = dataset.frame
+    if len(frame) < 2:
+        raise UserError(f"{dataset.name}: {len(frame)} record(s); DP training needs many more")
+    seed = cfg.train.seed
+    rng = np.random.default_rng(seed)
+    train_idx, holdout_idx = data_io.split_holdout(len(frame), fraction=cfg.data.holdout, seed=seed)
+    train_frame = frame.iloc[train_idx].reset_index(drop=True)
+    n_canary_rows_max = (sum(cfg.canaries.repetitions) * cfg.canaries.per_repetition + cfg.canaries.audit_canaries
+                         if cfg.canaries.enabled else 0)
+    n_min = len(train_frame) + (n_canary_rows_max // 2 if cfg.canaries.enabled else 0)
+    try:
+        cfg.train.validate(n_min)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    delta_total = cfg.train.delta or default_delta(len(train_frame) + n_canary_rows_max)
+    prior, selection, outside_dom, delta_acc = ([], None, [], delta_total)
+    if cfg.train.dp:
+        prior, selection, outside_dom, delta_acc = _fill_domains(schema, train_frame, cfg.data, delta_total, rng)
+    else:
+        _fill_domains(schema, train_frame, DataConfig(domains="data"), delta_total, rng)
+    outside += outside_dom
+    codec = RowCodec(schema)
+    records = records_of(train_frame, schema)
+    manifest = None
+    if cfg.canaries.enabled:
+        try:
+            records, manifest = plant(records, schema, config=cfg.canaries, rng=rng, encoder=codec)
+        except ValueError as exc:
+            raise UserError(f"canaries: {exc}") from None
+    sequences = [codec.encode(r) for r in records]
+    try:
+        cfg.train.validate(len(sequences))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+    # Everything is validated: from here on, write.
+    run.root.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        cfg_dict = cfg.to_dict()
+        write_json(run.run_json, {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config": cfg_dict,
+            "config_hash": config_hash(cfg_dict),
+            "seeds": {"run": seed, "split": seed, "canaries": seed, "sampling": seed},
+            "versions": versions(),
+            "data_hash": data_io.data_hash(frame),
+            "data_name": dataset.name,
+            "n_records": len(frame),
+            "text": dataset.is_text,
+        })
+        data_io.save_split(run.split, train_idx, holdout_idx)
+        schema.dump(run.schema)
+        if manifest is not None:
+            manifest.write(run.canaries)
+        if not isinstance(data, (str, Path)):
+            _save_private_frame(run, frame)
+        run.salt()
+    result = fit(sequences, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id,
+                 config=cfg.train, delta=delta_acc, prior_history=prior, checkpoint_dir=run.checkpoint,
+                 resume=resume, progress=progress)
+    privacy = result.privacy
+    if cfg.train.dp:
+        privacy["delta"] = delta_total
+        privacy["delta_accountant"] = delta_acc
+        if selection:
+            privacy["domain_selection"] = selection
+    privacy["n_records"] = len(sequences)
+    privacy["n_canary_rows"] = manifest.n_planted_rows if manifest else 0
+    privacy["outside_guarantee"] = outside + (["no DP guarantee: trained without DP (--no-dp)"]
+                                              if not cfg.train.dp else [])
+    privacy["tokenizer"] = "shipped byte-level BPE fitted on public text (data-independent)"
+    privacy["train_seconds"] = round(result.seconds, 2)
+    result.model.save_pretrained(run.model, safe_serialization=True)
+    write_json(run.codec, codec.to_dict())
+    write_json(run.model / "train_log.json", result.history)
+    write_json(run.privacy, privacy)
+    return TrainOutcome(run=run, privacy=privacy, seconds=result.seconds)
+
+
+def _save_private_frame(run: RunDir, frame: pd.DataFrame) -> None:
+    from reports.masking import write_private
+
+    write_private(run.data_copy, "\n".join(json.dumps(r) for r in frame.to_dict(orient="records")) + "\n")
+
+
+# ---------------------------------------------------------------------------- loading a run
+
+def load_codec(run: RunDir) -> RowCodec:
+    return RowCodec.from_dict(read_json(run.codec))
+
+
+def load_trained_model(run: RunDir, device: str = "auto") -> torch.nn.Module:
+    from auditor.model import load_model
+    from auditor.train import resolve_device
+
+    model = load_model(run.model)
+    return model.to(resolve_device(device)).eval()
+
+
+def load_frames(run: RunDir) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """(train, holdout, is_text) of the run's input, canaries excluded; checks the data hash."""
+    meta = read_json(run.run_json)
+    if run.data_copy.exists():
+        lines = run.data_copy.read_text(encoding="utf-8").splitlines()
+        frame = pd.DataFrame([json.loads(x) for x in lines if x]).astype(str)
+    else:
+        path = meta["config"]["data"]["path"]
+        frame = data_io.load_records(path).frame
+        if data_io.data_hash(frame) != meta["data_hash"]:
+            raise UserError(f"{path}: the data changed since training (hash mismatch)")
+    train_idx, holdout_idx = data_io.load_split(run.split)
+    return (frame.iloc[train_idx].reset_index(drop=True), frame.iloc[holdout_idx].reset_index(drop=True),
+            bool(meta.get("text")))
+
+
+# ---------------------------------------------------------------------------- generate
+
+@dataclass
+class GenerateOutcome:
+    run: RunDir
+    path: Path
+    stats: dict
+
+
+def generate(out: str | Path, *, num_records: int, config: SampleConfig | None = None, device: str = "auto",
+             scrub_pii: str | None = None, force: bool = True,
+             progress: Callable[[int, int], None] | None = None) -> GenerateOutcome:
+    """Sample ``num_records`` synthetic records from a trained run; writes synthetic.* and generation.json.
+
+    Rows that contain a canary secret are dropped before release (and counted).
+    With ``scrub_pii="replayed"`` rows that replay PII of the training split are
+    dropped too; that filter consults the training data, so the run records it as
+    outside the DP guarantee.
+    """
+    run = RunDir(Path(out))
+    run.require_trained()
+    if scrub_pii not in (None, "replayed"):
+        raise UserError("--scrub-pii must be 'replayed'")
+    cfg = config or SampleConfig()
+    codec = load_codec(run)
+    model = load_trained_model(run, device)
+    t0 = time.perf_counter()
+    records, stats = generate_records(model, codec, n=num_records, config=cfg, progress=progress)
+    stats["seconds"] = round(time.perf_counter() - t0, 2)
+    stats["temperature"], stats["top_p"], stats["seed"] = cfg.temperature, cfg.top_p, cfg.seed
+    if run.canaries.exists():
+        manifest = Manifest.load(run.canaries)
+        secrets = {c.id: c.secret for c in manifest.canaries}
+        inserted = [c.id for c in manifest.canaries if c.inserted]
+        result = scrub_canaries(records, secrets, drop_ids=inserted,
+                                partial_fraction=float(manifest.config.get("partial_fraction", 2 / 3)))
+        records = result.kept
+        stats["scrubbed_canary_rows"] = result.scrubbed_rows
+        stats["canary_occurrences"] = result.to_dict()["occurrences"]
+    else:
+        stats["scrubbed_canary_rows"] = 0
+    stats["scrubbed_pii_rows"] = 0
+    text = codec.schema.text
+    frame = pd.DataFrame({"text": records}) if text else pd.DataFrame(records, columns=codec.schema.names)
+    if scrub_pii:
+        from auditor.pii import scrub_replayed
+
+        train_frame, _, _ = load_frames(run)
+        scrubbed, n = scrub_replayed(frame if not text else frame["text"].tolist(),
+                                     train_frame if not text else train_frame["text"].tolist(), mode="drop")
+        frame = scrubbed if isinstance(scrubbed, pd.DataFrame) else pd.DataFrame({"text": list(scrubbed)})
+        stats["scrubbed_pii_rows"] = n
+        privacy = read_json(run.privacy)
+        note = "PII replay scrub of the synthetic data consulted the training data"
+        if note not in privacy["outside_guarantee"]:
+            privacy["outside_guarantee"].append(note)
+            write_json(run.privacy, privacy)
+    stats["released"] = len(frame)
+    for stale in (run.synthetic(not text),):
+        run.clear_stage(stale)
+    path = data_io.write_records(frame["text"].tolist() if text else frame, run.synthetic(text))
+    write_json(run.generation, stats)
+    return GenerateOutcome(run=run, path=path, stats=stats)
