@@ -237,7 +237,7 @@ class RowCodec:
             elif kind == "numeric":
                 allowed[s0][self.zero_id] = nxt
                 mant = [new_state(i) for _ in range(col.sig_digits)]
-                for tok in self.exp_ids.values():
+                for tok in self._exponent_tokens(col):
                     allowed[s0][tok] = mant[0]
                 for j, s in enumerate(mant):
                     target = mant[j + 1] if j + 1 < len(mant) else nxt
@@ -295,6 +295,29 @@ class RowCodec:
             done=done,
         )
 
+    def _exponent_tokens(self, col: Column) -> list[int]:
+        """Sign-and-exponent tokens a numeric column admits, given its public facts.
+
+        Whole numbers other than 0 have exponent >= 0; public bounds cap the
+        magnitude of each sign and rule out a sign entirely (``minimum >= 0``).
+        """
+        lo_exp = 0 if col.integer else EXP_MIN
+        out = []
+        for sign in (1, -1):
+            bound = col.maximum if sign > 0 else (None if col.minimum is None else -col.minimum)
+            if bound is not None and bound <= 0:
+                continue
+            hi_exp = EXP_MAX if bound is None else min(EXP_MAX, math.floor(math.log10(bound)))
+            out += [self.exp_ids[(sign, e)] for e in range(lo_exp, hi_exp + 1)]
+        return out
+
+    def _clamp(self, col: Column, number: float) -> float:
+        if col.minimum is not None:
+            number = max(number, col.minimum)
+        if col.maximum is not None:
+            number = min(number, col.maximum)
+        return number
+
     # ------------------------------------------------------------------ encoding
     def encode_value(self, field: str | None, value: Any) -> list[int]:
         """Token ids of one column value (no terminator for text: see ``encode``)."""
@@ -312,7 +335,9 @@ class RowCodec:
             except ValueError:
                 return [base + len(col.categories)]
         if kind == "numeric":
-            number = float(text)
+            number = self._clamp(col, float(text))
+            if col.integer:
+                number = float(round(number))
             parts = numeric_to_parts(number, col.sig_digits)
             if parts is None:
                 return [self.zero_id]
@@ -398,7 +423,7 @@ class RowCodec:
             sign = -1 if name[2] == "-" else 1
             exp = int(name[3:-1])
             mant = int("".join(str(self.digit_ids.index(t)) for t in ids[1:]))
-            value = sign * mant * 10.0 ** (exp - col.sig_digits + 1)
+            value = self._clamp(col, sign * mant * 10.0 ** (exp - col.sig_digits + 1))
             return format_number(value, integer=col.integer, exponent=exp, sig_digits=col.sig_digits)
         if kind == "pattern":
             chars = iter(ids)

@@ -29,6 +29,8 @@ class Column:
         kind: numeric | categorical | datetime | text | pattern.
         nullable: whether the column may be empty.
         integer: numeric only; values are whole numbers.
+        minimum, maximum: numeric only; optional public bounds. The grammar then only
+            allows signs and magnitudes inside them, and values are clamped to them.
         sig_digits: numeric only; significant digits kept (mantissa tokens).
         categories: categorical only; the domain. ``None`` means "select with DP".
         format: datetime only; a ``strftime`` format, e.g. ``%Y-%m-%d``.
@@ -44,6 +46,8 @@ class Column:
     kind: Kind
     nullable: bool = False
     integer: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
     sig_digits: int = 3
     categories: list[str] | None = None
     format: str | None = None
@@ -61,6 +65,8 @@ class Column:
             raise ValueError(f"column {self.name!r}: kind 'datetime' needs a format")
         if not 1 <= self.sig_digits <= 9:
             raise ValueError(f"column {self.name!r}: sig_digits must be in 1..9")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"column {self.name!r}: minimum is above maximum")
         if self.max_tokens < 1:
             raise ValueError(f"column {self.name!r}: max_tokens must be >= 1")
 
