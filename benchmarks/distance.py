@@ -11,7 +11,8 @@ Prints, for fake tables of 10 mixed columns (4 numeric one with missing values,
 
 Each measurement runs in its own subprocess; its peak memory is that process's
 ``ru_maxrss`` (so it includes the interpreter, pandas and the input tables).
-Wall time depends on other load on the machine: CPU time is printed beside it.
+Wall time depends on other load on the machine: CPU time (all threads) and the
+1-minute load average at the end are printed beside it.
 
     python benchmarks/distance.py                 # 100,000 x 100,000, naive at 8,000
     python benchmarks/distance.py --n 20000 --naive-n 4000
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -106,6 +108,7 @@ def worker(method: str, n: int, n_jobs: int) -> dict:
         "peak_mib": _peak_mib(),
         "peak_before_mib": before,
         "dcr_mean": float(dcr.mean()),
+        "load_1min": os.getloadavg()[0],
     }
 
 
@@ -120,7 +123,7 @@ def show(result: dict) -> None:
         f"{result['method']:>5}  {result['n']:>7,} x {result['n']:<7,} dim {result['dim']:>3}  "
         f"wall {result['wall_s']:7.1f} s (encode {result['encode_s']:.1f} s)  "
         f"cpu {result['cpu_s']:7.1f} s  peak {result['peak_mib'] / 1024:5.2f} GiB "
-        f"(inputs {result['peak_before_mib'] / 1024:.2f} GiB)",
+        f"(inputs {result['peak_before_mib'] / 1024:.2f} GiB)  load {result['load_1min']:.1f}",
         flush=True,
     )
 
