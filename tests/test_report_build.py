@@ -88,3 +88,24 @@ def test_not_a_run_dir(tmp_path):
     (tmp_path / "run.json").write_text("[1, 2]")
     with pytest.raises(ReportInputError, match="run.json: expected a JSON object"):
         build_report(tmp_path)
+
+
+def test_quality_audit_output_feeds_the_report(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from auditor.quality import QualityConfig, run
+    from reports.html import render_html
+    from reports.summary import fmt
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=120), "c": rng.choice(["a", "b"], 120)})
+    quality = run(synthetic=frame.sample(60, random_state=1), train=frame.iloc[:80], holdout=frame.iloc[80:],
+                  column_kinds={"x": "numeric", "c": "categorical"}, target="c",
+                  config=QualityConfig(tstr_iterations=5))
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "audit/quality.json").write_text(json.dumps(quality, allow_nan=False))
+    record = build_report(tmp_path)
+    assert record["quality"] == quality
+    page = render_html(record)
+    assert fmt(quality["fidelity"]) in page and fmt(quality["tstr"]["ratio"]) in page
