@@ -47,6 +47,8 @@ class DistanceConfig:
     Attributes:
         text_dim: hashed dimension of each text column's n-gram vector.
         text_ngram: character n-gram length of text columns.
+        max_onehot_levels: categorical columns with more levels are embedded by
+            random codes (see :mod:`attacks.encoding`) to bound the width.
         datetime_formats: column -> ``strptime`` format of datetime strings
             (pandas datetimes need none; without one, pandas infers the format).
         max_reference_rows: cap on the equal-size train and holdout samples (None: no cap).
@@ -66,6 +68,7 @@ class DistanceConfig:
 
     text_dim: int = 64
     text_ngram: int = 3
+    max_onehot_levels: int = 256
     datetime_formats: dict[str, str] = field(default_factory=dict)
     max_reference_rows: int | None = None
     max_synthetic_rows: int | None = None
@@ -135,6 +138,16 @@ def _sample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFra
     return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))].reset_index(drop=True)
 
 
+def _encoder(column_kinds: Mapping[str, str], config: DistanceConfig) -> MixedEncoder:
+    return MixedEncoder(
+        column_kinds,
+        text_dim=config.text_dim,
+        text_ngram=config.text_ngram,
+        datetime_formats=config.datetime_formats,
+        max_onehot_levels=config.max_onehot_levels,
+    )
+
+
 def _row_hashes(encoder: MixedEncoder, frame: pd.DataFrame) -> np.ndarray:
     return pd.util.hash_pandas_object(encoder.canonical(frame), index=False).to_numpy()
 
@@ -158,9 +171,7 @@ def _attribute_inference(
     if unknown:
         raise ValueError(f"quasi_identifiers {unknown} are not among the audited columns")
     qi_kinds = {c: column_kinds[c] for c in quasi_identifiers}
-    encoder = MixedEncoder(
-        qi_kinds, text_dim=config.text_dim, text_ngram=config.text_ngram, datetime_formats=config.datetime_formats
-    ).fit(train, synthetic, holdout)
+    encoder = _encoder(qi_kinds, config).fit(train, synthetic, holdout)
     synthetic_embedding = encoder.transform(synthetic)
     secret_kind = column_kinds[secret_column]
     numeric = secret_kind in ("numeric", "datetime")
@@ -233,9 +244,7 @@ def run(
     holdout_sample = _sample(holdout, n_equal, rng)
     synthetic_rows = _sample(synthetic, config.max_synthetic_rows or len(synthetic), rng)
 
-    encoder = MixedEncoder(
-        column_kinds, text_dim=config.text_dim, text_ngram=config.text_ngram, datetime_formats=config.datetime_formats
-    ).fit(train, synthetic_rows, holdout)
+    encoder = _encoder(column_kinds, config).fit(train, synthetic_rows, holdout)
     synthetic_embedding = encoder.transform(synthetic_rows)
     blocks = {"chunk_rows": config.chunk_rows, "block_rows": config.block_rows, "n_jobs": config.n_jobs}
     to_train = nearest_neighbours(synthetic_embedding, encoder.transform(train_sample), **blocks)

@@ -12,6 +12,10 @@ with, per column kind (a squared-distance form of Gower's 1971 coefficient):
   missing value is imputed with the training median and flagged: a present vs
   missing pair adds 1 more.
 - categorical: ``0`` if equal else ``1`` (missing is a category of its own).
+  Columns with more than ``max_onehot_levels`` levels would make the one-hot too
+  wide; their levels get random unit codes in R^k (``k = code_dim``) instead, so
+  the term is exactly 0 for equal values and ``1 - cos`` of two random directions
+  (``1 +- 1/sqrt(k)``) otherwise (Johnson–Lindenstrauss style).
 - text: ``1 - cos(u, v)`` where ``u, v`` are the L2-normalised signed hashed
   character n-gram vectors (:mod:`attacks.ngrams`) of the lower-cased,
   whitespace-normalised texts. An empty text embeds as 0, at 1/2 from any
@@ -87,6 +91,8 @@ class MixedEncoder:
         text_dim: hashed dimension of each text column.
         text_ngram: character n-gram length.
         datetime_formats: column -> ``strptime`` format of datetime strings.
+        max_onehot_levels: categorical columns with more levels get random codes.
+        code_dim: width of those codes.
     """
 
     def __init__(
@@ -96,7 +102,11 @@ class MixedEncoder:
         text_dim: int = 64,
         text_ngram: int = 3,
         datetime_formats: Mapping[str, str] | None = None,
+        max_onehot_levels: int = 256,
+        code_dim: int = 64,
     ):
+        if code_dim < 1 or max_onehot_levels < 1:
+            raise ValueError(f"code_dim and max_onehot_levels must be >= 1, got {code_dim!r}, {max_onehot_levels!r}")
         if text_dim < 1:
             raise ValueError(f"text_dim must be >= 1, got {text_dim!r}")
         if text_ngram < 1:
@@ -108,6 +118,8 @@ class MixedEncoder:
         self.text_dim = text_dim
         self.text_ngram = text_ngram
         self.datetime_formats = dict(datetime_formats or {})
+        self.max_onehot_levels = max_onehot_levels
+        self.code_dim = code_dim
         self._scale = 1.0 / np.sqrt(len(self.column_kinds))
 
     def numeric_values(self, frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -121,6 +133,7 @@ class MixedEncoder:
         self.ranges_: dict[str, tuple[float, float, float]] = {}
         self.has_missing_: dict[str, bool] = {}
         self.levels_: dict[str, dict[str, int]] = {}
+        self.codes_: dict[str, np.ndarray] = {}
         frames = (train, *others)
         for column, kind in self.column_kinds.items():
             if kind in ("numeric", "datetime"):
@@ -136,6 +149,9 @@ class MixedEncoder:
             elif kind == "categorical":
                 levels = pd.unique(np.concatenate([categorical_strings(f[column]) for f in frames]))
                 self.levels_[column] = {level: i for i, level in enumerate(levels)}
+                if len(levels) > self.max_onehot_levels:
+                    codes = np.random.default_rng(0).standard_normal((len(levels), self.code_dim))
+                    self.codes_[column] = codes / np.linalg.norm(codes, axis=1, keepdims=True)
         return self
 
     @property
@@ -146,7 +162,7 @@ class MixedEncoder:
             if kind in ("numeric", "datetime"):
                 width += 1 + int(self.has_missing_[column])
             elif kind == "categorical":
-                width += len(self.levels_[column])
+                width += self.code_dim if column in self.codes_ else len(self.levels_[column])
             else:
                 width += self.text_dim
         return width
@@ -169,9 +185,12 @@ class MixedEncoder:
                 codes = pd.Categorical(categorical_strings(frame[column]), categories=list(levels)).codes
                 if (codes < 0).any():
                     raise ValueError(f"column {column!r}: a category not seen by fit (fit on every frame compared)")
-                onehot = np.zeros((len(frame), len(levels)), dtype=np.float32)
-                onehot[np.arange(len(frame)), codes] = half
-                blocks.append(onehot)
+                if column in self.codes_:
+                    blocks.append((self.codes_[column][codes] * half).astype(np.float32))
+                else:
+                    onehot = np.zeros((len(frame), len(levels)), dtype=np.float32)
+                    onehot[np.arange(len(frame)), codes] = half
+                    blocks.append(onehot)
             else:
                 hashed = hashed_ngrams(normalise_text(frame[column]), n=self.text_ngram, dim=self.text_dim)
                 blocks.append(hashed * np.float32(half))

@@ -184,3 +184,14 @@ def test_run_names_bad_inputs():
             synthetic=train, train=train, holdout=train, column_kinds={"age": "numeric"},
             quasi_identifiers=["age"], secret_column="age",
         )
+
+
+def test_high_cardinality_categories_get_random_codes():
+    values = pd.DataFrame({"zip": [f"{i:05d}" for i in range(400)]})
+    enc = MixedEncoder({"zip": "categorical"}, max_onehot_levels=100, code_dim=256).fit(values)
+    assert enc.dim == 256
+    e = enc.transform(pd.DataFrame({"zip": ["00001", "00001", "00002", "00399"]}))
+    assert float(((e[0] - e[1]) ** 2).sum()) == 0.0
+    # Different levels: 1 - cos of two random unit vectors in R^256, about 1 +- 1/16.
+    for j in (2, 3):
+        assert float(((e[0] - e[j]) ** 2).sum()) == pytest.approx(1.0, abs=0.3)
