@@ -40,13 +40,19 @@ def _plots(record: Mapping[str, Any]) -> dict[str, str | None]:
     return out
 
 
-def _entity_rows(pii: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+def _entity_rows(pii: Mapping[str, Any]) -> list[tuple[str, str, Any, Any]]:
+    """(column, entity, findings, rows) from ``by_column``: column -> entity -> count or
+    ``{"findings": n, "rows": m, ...}``, or column -> count."""
     rows = []
     for column, found in (pii["synthetic"].get("by_column") or {}).items():
-        if isinstance(found, Mapping):
-            rows.extend((column, entity, n) for entity, n in found.items())
-        else:
-            rows.append((column, "all", found))
+        if not isinstance(found, Mapping):
+            rows.append((column, "all", found, None))
+            continue
+        for entity, stats in found.items():
+            if isinstance(stats, Mapping):
+                rows.append((column, entity, stats.get("findings"), stats.get("rows")))
+            else:
+                rows.append((column, entity, stats, None))
     return rows
 
 

@@ -53,10 +53,14 @@ def _sections(record: Mapping[str, Any]) -> list[str]:
                      f"{fmt(d['dcr_train_share_ci'][1])}); exact copies {fmt(d['exact_copies'])}")
     if "pii" in record:
         p = record["pii"]
-        lines.append(f"**PII:** {fmt(p['synthetic']['findings'])} findings; replayed "
-                     f"{fmt(p['replay']['replayed'])} + {fmt(p['replay']['replayed_in_context'])} in context "
-                     f"(holdout control {fmt(p['holdout_control']['replayed'])} + "
-                     f"{fmt(p['holdout_control']['replayed_in_context'])})")
+        replay, control = p["replay"], p["holdout_control"]
+        line = f"**PII:** {fmt(p['synthetic']['findings'])} findings"
+        if replay is not None:
+            line += f"; replayed {fmt(replay['replayed'])} + {fmt(replay['replayed_in_context'])} in context"
+        if control is not None:
+            line += (f" (holdout control {fmt(control['replayed'])} + "
+                     f"{fmt(control['replayed_in_context'])})")
+        lines.append(line)
     if "quality" in record:
         q = record["quality"]
         tstr = q.get("tstr")

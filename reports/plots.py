@@ -44,10 +44,14 @@ def exposure_plot(by_repetition: Sequence[Mapping[str, float]]) -> Figure:
     """
     rows = sorted(by_repetition, key=lambda r: r["repetitions"])
     reps = [r["repetitions"] for r in rows]
+
+    def values(key: str) -> list[float]:
+        return [float("nan") if r[key] is None else r[key] for r in rows]
+
     fig, ax = _figure()
-    ax.plot(reps, [r["exposure_mean"] for r in rows], "o-", color=PALETTE[0], label="mean exposure")
-    ax.plot(reps, [r["exposure_max"] for r in rows], "s--", color=PALETTE[1], label="max exposure")
-    ax.plot(reps, [r["max_possible"] for r in rows], ":", color=NEUTRAL_COLOR, label="maximum possible")
+    ax.plot(reps, values("exposure_mean"), "o-", color=PALETTE[0], label="mean exposure")
+    ax.plot(reps, values("exposure_max"), "s--", color=PALETTE[1], label="max exposure")
+    ax.plot(reps, values("max_possible"), ":", color=NEUTRAL_COLOR, label="maximum possible")
     if reps and min(reps) > 0 and max(reps) / min(reps) >= 10:
         ax.set_xscale("log")
     ax.set_xticks(reps, [str(r) for r in reps])

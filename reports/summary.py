@@ -89,9 +89,13 @@ def headline(record: Mapping[str, Any]) -> list[Headline]:
     pii = record.get("pii")
     if pii is not None:
         replay = pii["replay"]
+        if replay is None:
+            value, detail = "n/a", "no training data was scanned"
+        else:
+            value = fmt(replay["replayed"] + replay["replayed_in_context"])
+            detail = f"{fmt(replay['replayed_in_context'])} in their original context"
         out.append(Headline(
-            "pii", "Replayed PII", fmt(replay["replayed"] + replay["replayed_in_context"]),
-            f"{fmt(replay['replayed_in_context'])} in their original context",
+            "pii", "Replayed PII", value, detail,
             "personal values from the training data that reappear in the synthetic data",
             _check_state(record, "max_replayed_pii")))
     quality = record.get("quality")

@@ -141,3 +141,17 @@ def test_html_is_self_contained(planted):
     assert not re.search(r"""(src|href)=["'](https?:)?//""", page)
     assert "<link" not in page and "<script" not in page
     assert page.count('src="data:image/png;base64,') == 4
+
+
+def test_partial_audits_render(tmp_path):
+    files = dp_run()
+    files["audit/pii.json"].update(replay=None, holdout_control=None)
+    files["audit/exposure.json"]["by_repetition"].append(
+        {"repetitions": 100, "n": 0, "exposure_mean": None, "exposure_max": None, "max_possible": 26.58,
+         "method": "exact"})
+    record = build_report(write_run(tmp_path, files), policy=policy_from_mapping({"max_replayed_pii": 5}, name="t"))
+    page, text = render_html(record), render_markdown(record)
+    assert "Replay was not measured" in page
+    assert record["verdict"] == "fail" and record["checks"][0]["value"] is None
+    assert "| Replayed PII ❌ | n/a (no training data was scanned) |" in text
+    assert "<td>name</td><td>PERSON</td><td class=\"num\">30</td><td class=\"num\">29</td>" in page
