@@ -123,6 +123,8 @@ def test_resolve_overlaps_drops_contained_and_lower_scored_same_span():
     partial = _res("DATE_TIME", 30, 40, 0.85)
     kept = resolve_overlaps([domain, ssn_as_phone, email, partial, ssn])
     assert {(r.entity_type, r.start) for r in kept} == {("EMAIL_ADDRESS", 0), ("US_SSN", 25), ("DATE_TIME", 30)}
+    ner_date = _res("DATE_TIME", 0, 11, 0.85)
+    assert [r.entity_type for r in resolve_overlaps([ner_date, _res("PHONE_NUMBER", 0, 11, 0.4)])] == ["PHONE_NUMBER"]
 
 
 def test_score_summary():

@@ -45,6 +45,31 @@ PREFERRED_PIPELINES: dict[str, tuple[str, ...]] = {
 UNUSED_COMPONENTS = ("parser", "senter")
 
 
+class PresidioLogRedactor(logging.Filter):
+    """Keeps analysed text out of Presidio's log records.
+
+    Presidio logs the words around a finding at DEBUG ("Context list is: ...")
+    and some recognizers log the matched text on errors. Privacy rule 4 forbids
+    raw PII in logs, so DEBUG/INFO records are dropped and the message of any
+    other record is replaced by where it came from.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return False
+        record.msg = f"presidio {record.levelname.lower()} at {record.module}:{record.lineno} (message withheld: may quote analysed text)"
+        record.args = ()
+        return True
+
+
+def redact_presidio_logs() -> None:
+    """Install :class:`PresidioLogRedactor` on Presidio's loggers (once)."""
+    for name in ("presidio-analyzer", "presidio-anonymizer"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, PresidioLogRedactor) for f in logger.filters):
+            logger.addFilter(PresidioLogRedactor())
+
+
 class LoadedSpacyNlpEngine(SpacyNlpEngine):
     """A ``SpacyNlpEngine`` around a pipeline that is already loaded.
 
@@ -159,6 +184,7 @@ def _info(nlp: Language, source: str) -> ModelInfo:
 
 def build_engine(config: PiiConfig) -> Engine:
     """Build an engine (uncached; see :func:`get_engine`)."""
+    redact_presidio_logs()
     nlp, info = load_pipeline(model=config.model, ner=config.ner, language=config.language)
     ner_conf = NerModelConfiguration(labels_to_ignore=list(config.ner_labels_to_ignore))
     nlp_engine = LoadedSpacyNlpEngine(nlp, language=config.language, ner_model_configuration=ner_conf)

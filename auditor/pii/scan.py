@@ -32,6 +32,9 @@ from auditor.pii.engine import Engine
 #: Column name given to text records (a list of strings).
 TEXT_COLUMN = "text"
 
+#: Entity types of statistical NER, which lose ties to specific types on the same span.
+BROAD_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "DATE_TIME", "ORGANIZATION"})
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SPLIT = re.compile(r"[^0-9A-Za-z]+")
 
@@ -110,10 +113,12 @@ def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerResu
 
     A result whose span lies strictly inside another result's span is dropped
     (the domain ``example.com`` inside an e-mail address, a date-like fragment of
-    a phone number); of results with the same span the highest score wins (ties:
-    entity name order). Results that merely overlap are both kept.
+    a phone number). Of results with the same span, a specific type (SSN, phone,
+    card ...) beats a broad NER type (:data:`BROAD_ENTITIES`: the small spaCy
+    model tags many digit strings as dates), then the higher score, then entity
+    name order. Results that merely overlap are both kept.
     """
-    ranked = sorted(results, key=lambda r: (r.start, -r.end, -r.score, r.entity_type))
+    ranked = sorted(results, key=lambda r: (r.start, -r.end, r.entity_type in BROAD_ENTITIES, -r.score, r.entity_type))
     kept: list[RecognizerResult] = []
     for res in ranked:
         covered = any(
