@@ -90,10 +90,10 @@ def _thresholds(scores: np.ndarray, limit: int) -> np.ndarray:
     return np.unique(np.quantile(scores, np.linspace(0.0, 1.0, limit)))
 
 
-def _halves(values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    order = rng.permutation(values.size)
-    cut = values.size // 2
-    return values[order[:cut]], values[order[cut:]]
+def _split(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random selection and evaluation indices, halves of ``range(size)``."""
+    order = rng.permutation(size)
+    return order[: size // 2], order[size // 2 :]
 
 
 def mia_bound(
@@ -103,16 +103,27 @@ def mia_bound(
     delta: float,
     config: AuditConfig,
 ) -> dict:
-    """Clopper–Pearson bound of the best MIA rule chosen on one half, measured on the other."""
+    """Clopper–Pearson bound of the best MIA rule chosen on one half, measured on the other.
+
+    Every signal scores the same records in the same order, so one split of the
+    records serves all signals: the evaluation half is never seen by the choice
+    of signal or threshold.
+    """
     if set(member_scores) != set(nonmember_scores) or not member_scores:
         raise ValueError("dp_audit: member_scores and nonmember_scores must name the same signals")
+    names = sorted(member_scores)
+    members = {n: _finite(f"member_scores[{n!r}]", member_scores[n]) for n in names}
+    nonmembers = {n: _finite(f"nonmember_scores[{n!r}]", nonmember_scores[n]) for n in names}
+    for scores, side in ((members, "member_scores"), (nonmembers, "nonmember_scores")):
+        if len({v.size for v in scores.values()}) != 1:
+            raise ValueError(f"dp_audit: every signal of {side} must score the same records (sizes differ)")
     rng = np.random.default_rng(config.seed)
+    select_mi, eval_mi = _split(members[names[0]].size, rng)
+    select_ni, eval_ni = _split(nonmembers[names[0]].size, rng)
     best = None
-    for name in sorted(member_scores):
-        member = _finite(f"member_scores[{name!r}]", member_scores[name])
-        nonmember = _finite(f"nonmember_scores[{name!r}]", nonmember_scores[name])
-        select_m, eval_m = _halves(member, rng)
-        select_n, eval_n = _halves(nonmember, rng)
+    for name in names:
+        select_m, eval_m = members[name][select_mi], members[name][eval_mi]
+        select_n, eval_n = nonmembers[name][select_ni], nonmembers[name][eval_ni]
         for threshold in _thresholds(np.concatenate([select_m, select_n]), config.max_thresholds):
             counts = _confusion(select_m, select_n, threshold)
             eps = epsilon_lower_bound(

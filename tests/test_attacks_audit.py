@@ -144,3 +144,12 @@ def test_multi_copy_canaries_give_a_per_record_group_bound():
     assert bound["epsilon_lower_bound"] == pytest.approx(group / 4)
     with pytest.raises(ValueError, match="canary_copies"):
         audit.run(canary_scores=scores, canary_inclusion=inclusion, canary_copies=0, claimed_epsilon=1.0, delta=0.0)
+
+
+def test_signals_must_score_the_same_records():
+    with pytest.raises(ValueError, match="same records"):
+        audit.run(
+            member_scores={"a": np.zeros(10), "b": np.zeros(12)},
+            nonmember_scores={"a": np.zeros(10), "b": np.zeros(10)},
+            claimed_epsilon=1.0, delta=0.0,
+        )
