@@ -30,6 +30,9 @@ def _plots(record: Mapping[str, Any]) -> dict[str, str | None]:
         out["exposure"] = plots.to_data_uri(plots.exposure_plot(record["canaries"]["by_repetition"]))
     if "mia" in record:
         curves = {name: s["roc"] for name, s in record["mia"]["signals"].items() if s.get("roc")}
+        distance_attack = (record.get("distance") or {}).get("mia") or {}
+        if distance_attack.get("roc"):
+            curves["distance to closest record"] = distance_attack["roc"]
         if curves:
             out["roc"] = plots.to_data_uri(plots.roc_plot(curves))
     if "distance" in record:

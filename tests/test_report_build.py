@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 from report_runs import dp_run, write_run
@@ -109,3 +110,13 @@ def test_quality_audit_output_feeds_the_report(tmp_path):
     assert record["quality"] == quality
     page = render_html(record)
     assert fmt(quality["fidelity"]) in page and fmt(quality["tstr"]["ratio"]) in page
+
+
+def test_reports_never_import_auditor():
+    from pathlib import Path
+
+    import reports
+
+    for path in Path(reports.__file__).parent.glob("*.py"):
+        source = path.read_text()
+        assert not re.search(r"^\s*(from|import)\s+auditor\b", source, re.MULTILINE), path.name
