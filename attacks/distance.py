@@ -89,6 +89,9 @@ class DistanceConfig:
         for name in ("hist_bins", "n_bootstrap", "max_inference_records", "chunk_rows", "block_rows", "n_jobs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"DistanceConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("max_reference_rows", "max_synthetic_rows"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"DistanceConfig.{name} must be >= 1 or None, got {getattr(self, name)!r}")
         if self.n_examples < 0:
             raise ValueError(f"DistanceConfig.n_examples must be >= 0, got {self.n_examples!r}")
         if self.numeric_tolerance < 0:

@@ -102,7 +102,15 @@ def score_records(
             item = SignalInput(stats=stat, text=record_text(record), reference=reference)
             for signal in signals:
                 scores[signal.name].append(signal.score(item))
-    return {name: np.asarray(values, dtype=np.float64) for name, values in scores.items()}
+    out = {name: np.asarray(values, dtype=np.float64) for name, values in scores.items()}
+    for name, values in out.items():
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise ValueError(
+                f"mia: signal {name!r} gave a non-finite score for record {int(bad[0])} "
+                "(a token outside the model's grammar has log-probability -inf)"
+            )
+    return out
 
 
 def _check_records(name: str, records) -> list:

@@ -117,7 +117,7 @@ class ZlibSignal(Signal):
     name = "zlib"
 
     def score(self, item: SignalInput) -> float:
-        return -mean_loss(item.stats.logprob) / max(1, zlib_length(item.text))
+        return -mean_loss(item.stats.logprob) / zlib_length(item.text)
 
 
 class MinKSignal(Signal):

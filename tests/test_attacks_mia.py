@@ -136,3 +136,9 @@ def test_bad_inputs_are_named():
         mia.run(scorer=scorer, members=["a"], nonmembers=["a"], config=MiaConfig(signals=("reference",)))
     with pytest.raises(ValueError, match="unknown signal"):
         mia.run(scorer=scorer, members=["a"], nonmembers=["a"], config=MiaConfig(signals=("bogus",)))
+
+
+def test_non_finite_scores_name_the_signal_and_record():
+    table = {"a": np.array([-1.0, -1.0]), "b": np.array([-np.inf, -1.0])}
+    with pytest.raises(ValueError, match="signal 'loss' gave a non-finite score for record 1"):
+        mia.run(scorer=FakeScorer(table), members=["a", "b"], nonmembers=["a"], config=MiaConfig(signals=("loss",)))
