@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 _DIGIT = re.compile(r"\d")
+_ALNUM = re.compile(r"[^\W_]")
 
 
 def new_salt() -> str:
@@ -39,17 +40,26 @@ def mask_value(value: Any, kind: str | None = None) -> str:
     """Mask a value for display; the result never contains the value itself.
 
     Rules, by the shape of the value (``kind`` only refines the choice):
+      - ``kind="secret"`` (canary secrets and other values whose every character
+        is secret): every letter and digit -> ``*``, separators kept; unlike the
+        rules below it keeps no last digits, which would shrink a canary's space.
       - e-mail ``local@domain.tld`` -> ``l***@d***.tld``
       - values with 4 or more digits (SSN, phone, card, account, PIN):
         every digit but the last 4 -> ``*``, separators kept
         (``123-45-6789`` -> ``***-**-6789``); with at most 6 digits in all
         (short PINs, canary codes) every digit is masked.
+      - dates (``kind`` ``DATE_TIME`` or ``date``): every digit masked, words
+        keep their first letter (``1984-03-07`` -> ``****-**-**``,
+        ``March 7, 1984`` -> ``M*** *, ****``): a birth date's day and month
+        are a quasi-identifier, so none of it is kept.
       - anything else: each word keeps its first letter (``John Smith`` ->
         ``J*** S***``).
     """
     text = str(value)
     if not text:
         return ""
+    if kind in ("DATE_TIME", "date"):
+        return " ".join(_mask_word(w) if w[:1].isalpha() else _DIGIT.sub("*", w) for w in text.split())
     if "@" in text and (kind in (None, "EMAIL_ADDRESS", "email")):
         local, _, domain = text.partition("@")
         parts = domain.split(".")

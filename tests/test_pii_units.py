@@ -231,3 +231,13 @@ def test_offline_helpers():
     assert 1 <= min_phone_digits() <= 7
     assert offline_tld_extractor()("someone@mail.example.co.uk").fqdn == "mail.example.co.uk"
     assert offline_tld_extractor()("someone@host.invalidtld").fqdn == ""
+
+
+def test_dates_are_masked_whole_and_other_kinds_unchanged():
+    from reports.masking import mask_value
+
+    assert mask_value("1984-03-07", "DATE_TIME") == "****-**-**"
+    assert mask_value("March 7, 1984", "DATE_TIME") == "M*** *, ****"
+    assert mask_value("123-45-6789", "US_SSN") == "***-**-6789"
+    assert mask_value("j.doe@example.com", "EMAIL_ADDRESS") == "j***@e***.com"
+    assert mask_value("John Smith", "PERSON") == "J*** S***"
