@@ -58,6 +58,8 @@ def mask_value(value: Any, kind: str | None = None) -> str:
     text = str(value)
     if not text:
         return ""
+    if kind == "secret":
+        return _ALNUM.sub("*", text)
     if kind in ("DATE_TIME", "date"):
         return " ".join(_mask_word(w) if w[:1].isalpha() else _DIGIT.sub("*", w) for w in text.split())
     if "@" in text and (kind in (None, "EMAIL_ADDRESS", "email")):

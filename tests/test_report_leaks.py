@@ -42,3 +42,10 @@ def test_rendered_report_leaks_no_secret(tmp_path, files):
     texts = {kind: path.read_text() for kind, path in paths.items()}
     assert find_leaks(texts, secrets) == []
     assert find_leaks({"manifest": (run / "canaries.json").read_text()}, CANARY_SECRETS)  # the check can fire
+
+
+def test_secret_kind_masks_every_letter_and_digit():
+    from reports.masking import mask_value
+
+    assert mask_value("code 5713-2209-4461", "secret") == "**** ****-****-****"
+    assert mask_value("code 5713-2209-4461").endswith("4461")  # the default keeps the last 4 digits
