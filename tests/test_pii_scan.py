@@ -102,6 +102,13 @@ def test_blank_fallback_reports_ner_entities_as_not_scanned(blank_config):
     assert found == {("email", "EMAIL_ADDRESS", "maria.jones@example.org"), ("ssn", "US_SSN", "512-44-9081")}
 
 
+def test_unsupported_entities_are_reported_or_refused(blank_config):
+    engine = get_engine(pii.config.dataclasses.replace(blank_config, entities=("EMAIL_ADDRESS", "PERSON")))
+    assert engine.entities == ("EMAIL_ADDRESS",) and "PERSON" in engine.not_scanned
+    with pytest.raises(pii.config.UserError, match="none of the requested entity types"):
+        get_engine(pii.config.dataclasses.replace(blank_config, entities=("NOPE",)))
+
+
 def test_missing_model_is_a_user_error_not_a_download():
     with pytest.raises(pii.config.UserError, match="no download"):
         get_engine(load_config({"model": "en_core_web_nonexistent"}))

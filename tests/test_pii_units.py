@@ -211,6 +211,8 @@ def test_recognizer_spec_options_round_trip():
     assert spec.option("patterns") == [{"regex": "E\\d+", "score": 0.3}]
     assert spec.option("context") == ["staff"]
     assert spec.option("missing", 7) == 7
+    pairs = RecognizerSpec.from_mapping({"type": "x", "context": [["ab", "cd"]]})
+    assert pairs.option("context") == [["ab", "cd"]]
 
 
 def test_bad_recognizer_specs_raise_one_line_user_errors():

@@ -20,20 +20,24 @@ from auditor.errors import UserError
 DEFAULTS_RESOURCE = "pii_recognizers.yaml"
 
 
+class FrozenMapping(tuple):
+    """A YAML mapping frozen as a tuple of ``(key, value)`` pairs, sorted by key."""
+
+
 def freeze(value: Any) -> Any:
-    """A hashable copy of YAML data: mappings -> sorted item tuples, lists -> tuples."""
+    """A hashable copy of YAML data: mappings -> :class:`FrozenMapping`, lists -> tuples."""
     if isinstance(value, Mapping):
-        return tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
+        return FrozenMapping(sorted((str(k), freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
     return value
 
 
 def thaw(value: Any) -> Any:
-    """Inverse of :func:`freeze` for option values (item tuples -> dicts)."""
+    """Inverse of :func:`freeze`: plain dicts and lists again."""
+    if isinstance(value, FrozenMapping):
+        return {k: thaw(v) for k, v in value}
     if isinstance(value, tuple):
-        if value and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value):
-            return {k: thaw(v) for k, v in value}
         return [thaw(v) for v in value]
     return value
 
@@ -48,7 +52,7 @@ class RecognizerSpec:
     """
 
     type: str
-    options: tuple = ()
+    options: FrozenMapping = FrozenMapping()
 
     @classmethod
     def from_mapping(cls, data: Any) -> "RecognizerSpec":
@@ -59,10 +63,7 @@ class RecognizerSpec:
 
     def option(self, name: str, default: Any = None) -> Any:
         """The option ``name`` as plain YAML data (lists, dicts), or ``default``."""
-        for key, value in self.options:
-            if key == name:
-                return thaw(value)
-        return default
+        return thaw(dict(self.options)[name]) if name in dict(self.options) else default
 
 
 @dataclass(frozen=True)

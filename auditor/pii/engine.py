@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -128,11 +129,9 @@ class Engine:
 
     def describe(self) -> dict[str, Any]:
         """The ``engine`` block of ``pii.json``."""
-        import presidio_analyzer
-
         return {
             "analyzer": "presidio-analyzer",
-            "analyzer_version": _version("presidio-analyzer", presidio_analyzer),
+            "analyzer_version": version("presidio-analyzer"),
             "spacy_version": spacy.__version__,
             "model": self.model.name,
             "model_version": self.model.version,
@@ -141,15 +140,6 @@ class Engine:
             "language": self.language,
             "recognizers": list(self.recognizers),
         }
-
-
-def _version(dist: str, module: Any) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return getattr(module, "__version__", None)
 
 
 def _load_installed(name: str) -> Language:
@@ -213,6 +203,9 @@ def build_engine(config: PiiConfig) -> Engine:
     wanted = set(config.entities) if config.entities is not None else supported
     for entity in sorted(wanted - supported):
         not_scanned.setdefault(entity, "no configured recognizer supports it")
+    if not wanted & supported:
+        # Presidio reads an empty entity list as "all entities".
+        raise UserError(f"none of the requested entity types can be scanned: {', '.join(sorted(wanted))}")
     return Engine(
         analyzer=analyzer,
         model=info,

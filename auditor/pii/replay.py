@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -164,16 +164,3 @@ def quasi_identifier_copies(synthetic, reference, *, config: PiiConfig) -> tuple
     reference_keys = {t for t in _row_tuples(ref, [ref_cols[r] for r in roles], norms) if t is not None}
     count = sum(1 for t in _row_tuples(syn, [syn_cols[r] for r in roles], norms) if t is not None and t in reference_keys)
     return count, roles
-
-
-def classify_against(findings: Sequence[Finding], reference_findings: Sequence[Finding]) -> list[str]:
-    """Shortcut: index ``reference_findings`` and classify ``findings`` against it."""
-    return classify(findings, ReplayIndex.from_findings(reference_findings))
-
-
-def labels_by_row(findings: Sequence[Finding], labels: Sequence[str]) -> Mapping[int, set[str]]:
-    """Row -> the classes of its findings."""
-    out: dict[int, set[str]] = {}
-    for f, label in zip(findings, labels):
-        out.setdefault(f.row, set()).add(label)
-    return out
