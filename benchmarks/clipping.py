@@ -9,9 +9,12 @@ interleaved order in one process so that CPU contention hits them alike:
 - ``bk``, ``bk-ghost``, ``bk-inst``: ``auditor.dp`` book-keeping (layer-wise auto
   choice, ghost norm forced, instantiation forced) + ``BookKeepingDPOptimizer``.
 
-Prints the median step time of each and its ratio to non-DP.
+Prints the median step time of each and its ratio to non-DP (and, on CUDA, the peak
+memory). ``--autocast`` runs the forward pass under bf16 autocast.
 
     python benchmarks/clipping.py [--seq 64 200] [--batch 64] [--steps 7]
+    python benchmarks/clipping.py --device cuda --autocast --vocab 32000 --batch 32 --seq 256 \
+        --hidden 768 --layers 12 --heads 12
 """
 
 from __future__ import annotations
@@ -34,14 +37,17 @@ METHODS = ("non-dp", "opacus", "bk", "bk-ghost", "bk-inst")
 BK_NORM_METHOD = {"bk": "auto", "bk-ghost": "ghost", "bk-inst": "instantiate"}
 
 
-def small_llama(*, vocab_size: int, seq_len: int) -> LlamaForCausalLM:
+def small_llama(
+    *, vocab_size: int, seq_len: int, hidden: int = 128, layers: int = 4, heads: int = 4
+) -> LlamaForCausalLM:
+    """The `small`-like LLaMA by default; ``intermediate = 4 * hidden``."""
     config = LlamaConfig(
         vocab_size=vocab_size,
-        hidden_size=128,
-        intermediate_size=512,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=4,
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
         max_position_embeddings=max(seq_len, 256),
         tie_word_embeddings=False,
         pad_token_id=0,
@@ -50,14 +56,17 @@ def small_llama(*, vocab_size: int, seq_len: int) -> LlamaForCausalLM:
     return LlamaForCausalLM(config)
 
 
-def mean_example_loss(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+def mean_example_loss(model: torch.nn.Module, ids: torch.Tensor, *, autocast: bool) -> torch.Tensor:
     """Mean over examples of each example's mean next-token loss."""
-    logits = model(input_ids=ids).logits[:, :-1]
+    with torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=autocast):
+        logits = model(input_ids=ids).logits[:, :-1].float()
     nll = F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten(), reduction="none")
     return nll.view(ids.shape[0], -1).mean(dim=1).mean()
 
 
-def make_step(method: str, base: LlamaForCausalLM, *, batch: int) -> Callable[[torch.Tensor], None]:
+def make_step(
+    method: str, base: LlamaForCausalLM, *, batch: int, autocast: bool
+) -> Callable[[torch.Tensor], None]:
     model = copy.deepcopy(base)
     dp = {"noise_multiplier": 1.0, "expected_batch_size": batch}
     if method == "non-dp":
@@ -76,7 +85,7 @@ def make_step(method: str, base: LlamaForCausalLM, *, batch: int) -> Callable[[t
 
     def step(ids: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
-        mean_example_loss(forward, ids).backward()
+        mean_example_loss(forward, ids, autocast=autocast).backward()
         optimizer.step()
 
     return step
@@ -89,20 +98,38 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=2200)
     parser.add_argument("--steps", type=int, default=7, help="timed steps per method (after 1 warm-up)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--autocast", action="store_true", help="bf16 autocast for the forward pass")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    where = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where}, batch {args.batch}, autocast {args.autocast}")
     for seq_len in args.seq:
-        base = small_llama(vocab_size=args.vocab, seq_len=seq_len)
-        steps = {m: make_step(m, base, batch=args.batch) for m in args.methods}
+        base = small_llama(
+            vocab_size=args.vocab, seq_len=seq_len, hidden=args.hidden, layers=args.layers, heads=args.heads
+        ).to(device)
+        steps = {m: make_step(m, base, batch=args.batch, autocast=args.autocast) for m in args.methods}
         generator = torch.Generator().manual_seed(seq_len)
         batches = [
-            torch.randint(1, args.vocab, (args.batch, seq_len), generator=generator) for _ in range(args.steps + 1)
+            torch.randint(1, args.vocab, (args.batch, seq_len), generator=generator).to(device)
+            for _ in range(args.steps + 1)
         ]
         times: dict[str, list[float]] = {m: [] for m in args.methods}
+        peaks: dict[str, int] = {m: 0 for m in args.methods}
         for i, ids in enumerate(batches):
             for m in args.methods:
+                if cuda:
+                    torch.cuda.synchronize(device)
+                    torch.cuda.reset_peak_memory_stats(device)
                 start = time.perf_counter()
                 steps[m](ids)
+                if cuda:
+                    torch.cuda.synchronize(device)
+                    peaks[m] = max(peaks[m], torch.cuda.max_memory_allocated(device))
                 if i > 0:
                     times[m].append(time.perf_counter() - start)
         baseline = statistics.median(times["non-dp"]) if "non-dp" in times else None
@@ -110,7 +137,8 @@ def main() -> None:
         for m in args.methods:
             median = statistics.median(times[m])
             ratio = f"  {median / baseline:.2f}x non-DP" if baseline else ""
-            print(f"  {m:9s} {median * 1000:8.1f} ms{ratio}")
+            memory = f"  peak {peaks[m] / 2**30:.2f} GiB" if cuda else ""
+            print(f"  {m:9s} {median * 1000:8.1f} ms{ratio}{memory}")
 
 
 if __name__ == "__main__":

@@ -312,11 +312,19 @@ def test_refuses_unsupported_models_and_misuse():
     model = tiny_llama()
     ids, mask = padded_batch()
     with BookKeepingClipper(model, max_grad_norm=1.0) as clipper:
-        with pytest.raises(RuntimeError, match="no per-sample gradients"):
-            clipper.clipped_sum()
         example_losses(model, ids, mask)
         with pytest.raises(RuntimeError, match="ran twice before clipped_sum"):
             example_losses(model, ids, mask)
+        with pytest.raises(RuntimeError, match="forward ran but backward did not"):
+            clipper.clipped_sum()
+
+
+def test_empty_batch_gives_zero_sums():
+    model = tiny_llama()
+    with BookKeepingClipper(model, max_grad_norm=1.0) as clipper:
+        assert clipper.per_sample_norms().shape == (0,)
+        sums = clipper.clipped_sum()
+    assert all(torch.equal(sums[p], torch.zeros_like(p)) for p in model.parameters())
 
 
 def test_layer_outside_the_loss_gets_zero_sum():

@@ -121,28 +121,40 @@ class BookKeepingClipper:
         return dict(self._last_methods)
 
     def per_sample_norms(self) -> torch.Tensor:
-        """``(B,)`` per-sample gradient norms ``||grad_i||`` over all managed parameters."""
+        """``(B,)`` per-sample gradient norms ``||grad_i||`` over all managed parameters;
+        ``(0,)`` if nothing ran since the last :meth:`clipped_sum` (an empty Poisson batch,
+        which a model cannot even forward)."""
         if not self._grads:
-            raise RuntimeError("no per-sample gradients: run forward and backward first")
+            if self._inputs:
+                raise RuntimeError("forward ran but backward did not: no per-sample gradients")
+            return torch.zeros(0, dtype=self.parameters[0].dtype, device=self.parameters[0].device)
         sq_norms = [grads.sq_norms for grads in self._grads.values()]
         sizes = {sq.shape[0] for sq in sq_norms}
         if len(sizes) != 1:
             raise RuntimeError(f"layers saw different batch sizes {sorted(sizes)}")
-        return torch.stack(sq_norms).sum(dim=0).sqrt()
+        return torch.stack(sq_norms).sum(dim=0).sqrt() * self._grad_scale(sizes.pop())
 
     def clipped_sum(self) -> dict[nn.Parameter, torch.Tensor]:
         """``{p: sum_i C_i grad_i(p)}`` for every managed parameter, in ``p``'s dtype.
 
-        A parameter whose layer did not reach the loss gets zeros. Consumes the cached
-        tensors: the next forward pass starts a new batch.
+        A parameter whose layer did not reach the loss gets zeros, and so does every
+        parameter after an empty batch (no forward, no backward): DP-SGD still adds the
+        noise. Consumes the cached tensors: the next forward pass starts a new batch.
         """
-        factors = clip_factors(self.per_sample_norms(), max_grad_norm=self.max_grad_norm)
+        norms = self.per_sample_norms()
+        factors = clip_factors(norms, max_grad_norm=self.max_grad_norm) * self._grad_scale(norms.shape[0])
         sums: dict[nn.Parameter, torch.Tensor] = {}
         for grads in self._grads.values():
             sums.update(grads.clipped_sum(factors))
         self._inputs.clear()
         self._grads.clear()
         return {p: sums[p].to(p.dtype) if p in sums else torch.zeros_like(p) for p in self.parameters}
+
+    def _grad_scale(self, batch_size: int) -> int:
+        """Per-sample gradients are ``scale *`` what the output gradients give: ``B``
+        for a mean loss (as in Opacus' ``GradSampleModule``), applied to the ``B`` norms
+        and clip factors rather than to every output gradient."""
+        return batch_size if self.loss_reduction == "mean" else 1
 
     def _on_forward(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
         if self._replaying or not torch.is_grad_enabled():
@@ -166,8 +178,6 @@ class BookKeepingClipper:
         if module in self._grads:
             raise RuntimeError("two backward passes before clipped_sum() are not supported")
         inputs = self._inputs.pop(module)
-        if self.loss_reduction == "mean":
-            output_grad = output_grad * inputs.shape[0]
         dtype = _compute_dtype(output_grad.dtype)
         output_grad = output_grad.to(dtype)
         trainable = self._layers[module]

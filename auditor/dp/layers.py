@@ -42,6 +42,11 @@ class LayerGrads:
     method: str
 
 
+def per_sample_sq_norms(per_sample: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` squared L2 norms of ``per_sample[i]`` (one reduction, no squared copy)."""
+    return torch.linalg.vector_norm(per_sample.flatten(1), dim=1).square()
+
+
 def prefers_ghost_norm(*, positions: int, in_features: int, out_features: int) -> bool:
     """Bu et al. (2023)'s layer-wise rule: the ghost norm costs ``O(B T^2)`` memory, the
     instantiated per-sample gradient ``O(B p d)``; use the ghost norm iff
@@ -113,11 +118,11 @@ def linear_grads(
             )
         else:
             per_sample = linear_weight_per_sample_grads(activations=a, output_grads=g)
-            sq_norms = sq_norms + per_sample.pow(2).sum(dim=(1, 2))
+            sq_norms = sq_norms + per_sample_sq_norms(per_sample)
             parts.append(lambda c: (module.weight, torch.tensordot(c, per_sample, dims=1)))
     if any(p is module.bias for p in trainable):
         bias_per_sample = g.sum(dim=1)
-        sq_norms = sq_norms + bias_per_sample.pow(2).sum(dim=1)
+        sq_norms = sq_norms + per_sample_sq_norms(bias_per_sample)
         parts.append(lambda c: (module.bias, c @ bias_per_sample))
     return LayerGrads(sq_norms=sq_norms, clipped_sum=lambda c: dict(part(c) for part in parts), method=method)
 
@@ -161,7 +166,7 @@ def embedding_grads(
     rows = torch.zeros(unique_keys.shape[0], dim, dtype=g.dtype, device=g.device)
     rows.index_add_(0, inverse.flatten(), g.flatten(0, 1))
     owner = torch.div(unique_keys, vocab, rounding_mode="floor")
-    sq_norms = torch.zeros(batch, dtype=g.dtype, device=g.device).index_add_(0, owner, rows.pow(2).sum(dim=1))
+    sq_norms = torch.zeros(batch, dtype=g.dtype, device=g.device).index_add_(0, owner, per_sample_sq_norms(rows))
 
     def clipped_sum(c: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
         total = torch.zeros(weight.shape, dtype=g.dtype, device=g.device)
@@ -191,7 +196,7 @@ def small_module_grads(
         return vjp(g)[0]
 
     per_sample = torch.func.vmap(per_example)(inputs, output_grads)
-    sq_norms = sum(grad.flatten(1).pow(2).sum(dim=1) for grad in per_sample.values())
+    sq_norms = sum(per_sample_sq_norms(grad) for grad in per_sample.values())
 
     def clipped_sum(c: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
         return {p: torch.tensordot(c, per_sample[names[p]], dims=1) for p in trainable}
