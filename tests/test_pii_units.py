@@ -109,6 +109,8 @@ def test_as_table_accepts_frames_and_text_records_only():
         as_table("a single string")
     with pytest.raises(UserError):
         as_table(["ok", 3])
+    with pytest.raises(UserError, match="duplicate column"):
+        as_table(pd.DataFrame([[1, 2]], columns=["a", "a"]))
 
 
 def _res(entity, start, end, score):

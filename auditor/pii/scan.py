@@ -75,9 +75,11 @@ def as_table(records: "pd.DataFrame | Sequence[str]") -> tuple[pd.DataFrame, boo
     """A DataFrame of the records, and whether they were text records.
 
     Raises:
-        UserError: neither a DataFrame nor a sequence of strings.
+        UserError: neither a DataFrame nor a sequence of strings; duplicate columns.
     """
     if isinstance(records, pd.DataFrame):
+        if records.columns.duplicated().any():
+            raise UserError("the table has duplicate column names")
         return records.reset_index(drop=True), False
     if isinstance(records, (str, bytes)) or not isinstance(records, Sequence):
         raise UserError("records must be a DataFrame or a list of strings")
@@ -131,15 +133,16 @@ def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerResu
 
 
 def analyze_texts(
-    texts: Sequence[str], *, engine: Engine, config: PiiConfig, context: list[str] | None
+    texts: Sequence[str], *, engine: Engine, config: PiiConfig, context: list[str] | None, progress: tqdm | None = None
 ) -> list[list[RecognizerResult]]:
     """Presidio results for each text (overlaps resolved), the NLP pipeline run in ``nlp.pipe`` batches."""
     analyzer = engine.analyzer
     batches = engine.nlp_engine.process_batch(
         texts=list(texts), language=engine.language, batch_size=config.batch_size, n_process=config.n_process
     )
-    return [
-        resolve_overlaps(analyzer.analyze(
+    out = []
+    for text, artifacts in batches:
+        results = analyzer.analyze(
             text=text,
             language=engine.language,
             entities=list(engine.entities),
@@ -147,9 +150,11 @@ def analyze_texts(
             context=context,
             allow_list=list(config.allow_list) or None,
             nlp_artifacts=artifacts,
-        ))
-        for text, artifacts in batches
-    ]
+        )
+        out.append(resolve_overlaps(results))
+        if progress is not None:
+            progress.update(1)
+    return out
 
 
 def scan_table(
@@ -164,24 +169,24 @@ def scan_table(
         label: shown on the progress bar (``synthetic``, ``train`` ...).
     """
     table, is_text = as_table(records)
-    findings: list[Finding] = []
-    columns = tuple(str(c) for c in table.columns)
-    for column in tqdm(columns, desc=f"pii scan {label}", unit="col", leave=False, disable=None):
+    distinct = {}
+    for column in table.columns:
         texts = [cell_text(v) for v in table[column].tolist()]
-        codes, uniques = pd.factorize(pd.Series(texts, dtype=object), use_na_sentinel=True)
-        if len(uniques) == 0:
-            continue
-        context = None if is_text else column_context(column)
-        results = analyze_texts(list(uniques), engine=engine, config=config, context=context)
-        for row, code in enumerate(codes):
-            if code < 0:
-                continue
-            text = uniques[code]
-            for res in results[code]:
-                findings.append(
-                    Finding(row, column, res.entity_type, res.start, res.end, float(res.score), text[res.start : res.end])
-                )
-    return ScanResult(findings=findings, n_rows=len(table), columns=columns, is_text=is_text)
+        distinct[column] = pd.factorize(pd.Series(texts, dtype=object), use_na_sentinel=True)
+    findings: list[Finding] = []
+    total = sum(len(uniques) for _, uniques in distinct.values())
+    with tqdm(total=total, desc=f"pii scan {label}", unit="value", leave=False, disable=None) as bar:
+        for column, (codes, uniques) in distinct.items():
+            name = str(column)
+            context = None if is_text else column_context(name)
+            results = analyze_texts(list(uniques), engine=engine, config=config, context=context, progress=bar)
+            for row, code in enumerate(codes):
+                if code < 0:
+                    continue
+                text = uniques[code]
+                for res in results[code]:
+                    findings.append(Finding(row, name, res.entity_type, res.start, res.end, float(res.score), text[res.start : res.end]))
+    return ScanResult(findings=findings, n_rows=len(table), columns=tuple(str(c) for c in table.columns), is_text=is_text)
 
 
 def score_summary(scores: Sequence[float]) -> dict[str, float | None]:
