@@ -169,7 +169,7 @@ def outcome_bound(name: str, counts: Mapping[str, int], *, delta: float, config:
     }
 
 
-def guess_counts(num_canaries: int, fractions) -> list[int]:
+def guess_counts(*, num_canaries: int, fractions) -> list[int]:
     """The one-run grid of guess counts: ``max(1, round(f * m))``, unique, ascending."""
     return sorted({max(1, min(num_canaries, round(f * num_canaries))) for f in fractions})
 
@@ -208,7 +208,7 @@ def one_run_bound(
     # if the caller listed the inserted canaries first.
     shuffle = np.random.default_rng(config.seed).permutation(m)
     order = shuffle[np.argsort(-scores[shuffle], kind="stable")]
-    grid = guess_counts(m, config.guess_fractions)
+    grid = guess_counts(num_canaries=m, fractions=config.guess_fractions)
     per_test = config.significance / len(grid)
     delta_k = group_delta(delta=delta, copies=copies, epsilon=claimed_epsilon)
     tried = []

@@ -96,8 +96,8 @@ def test_one_run_ties_do_not_leak_input_order():
 
 
 def test_guess_counts():
-    assert guess_counts(100, (0.02, 0.05, 0.5)) == [2, 5, 50]
-    assert guess_counts(10, (0.01, 0.05, 1.0)) == [1, 10]
+    assert guess_counts(num_canaries=100, fractions=(0.02, 0.05, 0.5)) == [2, 5, 50]
+    assert guess_counts(num_canaries=10, fractions=(0.01, 0.05, 1.0)) == [1, 10]
 
 
 def test_bad_inputs_are_named():
