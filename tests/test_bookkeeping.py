@@ -204,6 +204,29 @@ def test_optimizer_step_and_accounting_match_opacus():
     assert bk_acc.get_epsilon(delta=1e-5) == opacus_acc.get_epsilon(delta=1e-5)
 
 
+def test_skipped_steps_accumulate_virtual_batches():
+    """BatchMemoryManager's protocol: physical batches 0-2 and 3-4, the first step
+    skipped, update like the logical batch 0-4 in one physical batch."""
+    ids, mask = padded_batch()
+    updated = []
+    for splits in (((0, 5),), ((0, 3), (3, 5))):
+        model = tiny_llama()
+        clipper = BookKeepingClipper(model, max_grad_norm=5.0)
+        optimizer = BookKeepingDPOptimizer(
+            torch.optim.SGD(model.parameters(), lr=0.1), clipper=clipper, noise_multiplier=0.0, expected_batch_size=5
+        )
+        for k, (start, stop) in enumerate(splits):
+            optimizer.signal_skip_step(do_skip=k < len(splits) - 1)
+            example_losses(model, ids[start:stop], mask[start:stop]).sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+        clipper.remove()
+        updated.append(list(model.parameters()))
+    assert any(not torch.equal(p, q) for p, q in zip(updated[0], tiny_llama().parameters()))
+    for p, q in zip(*updated):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-10)
+
+
 def test_noisy_mean_gradients_draws_like_dp_optimizer():
     params = [nn.Parameter(torch.zeros(3, 2)), nn.Parameter(torch.zeros(4))]
     sums = {params[0]: torch.full((3, 2), 2.0), params[1]: torch.arange(4.0)}

@@ -64,8 +64,9 @@ class BookKeepingClipper:
         model: the model; its trainable parameters are the ones clipped.
         max_grad_norm: the clipping bound ``R > 0``.
         loss_reduction: ``"sum"`` if the backward loss is ``sum_i loss_i``, ``"mean"``
-            if it is ``(1/B) sum_i loss_i`` (output gradients are then multiplied by
-            the physical batch size ``B``, as Opacus' ``GradSampleModule`` does).
+            if it is ``(1/B) sum_i loss_i`` (per-sample gradients are then ``B`` times
+            what the output gradients give, ``B`` the physical batch size, as in
+            Opacus' ``GradSampleModule``).
         norm_method: ``"auto"`` (Bu et al.'s layer-wise choice), or force ``"ghost"``
             or ``"instantiate"`` for every linear and embedding layer.
     """
@@ -166,7 +167,13 @@ class BookKeepingClipper:
             )
         if len(args) != 1 or not isinstance(args[0], torch.Tensor):
             raise RuntimeError(f"{type(module).__name__} must be called with one tensor input")
-        self._inputs[module] = args[0].detach()
+        inputs = args[0].detach()
+        device = inputs.device.type
+        if isinstance(module, nn.Linear) and torch.is_autocast_enabled(device):
+            # F.linear consumes its input in the autocast dtype; keep that copy (half the
+            # memory, and the very tensor autograd would have used for the weight grad).
+            inputs = inputs.to(torch.get_autocast_dtype(device))
+        self._inputs[module] = inputs
         if not output.requires_grad:
             # No upstream tensor needs a gradient (e.g. the input embedding, whose weight
             # we froze): make this output a leaf that does, so backward reaches it.

@@ -79,10 +79,14 @@ def linear_weight_per_sample_grads(*, activations: torch.Tensor, output_grads: t
 def linear_weight_clipped_sum(
     *, activations: torch.Tensor, output_grads: torch.Tensor, clip_factors: torch.Tensor
 ) -> torch.Tensor:
-    """``sum_i C_i g_i^T a_i = (C g)^T a`` over all ``B T`` positions, shape ``(p, d)``:
-    the book-keeping trick, one matrix product instead of a second backward pass."""
-    scaled = output_grads * clip_factors[:, None, None]
-    return scaled.flatten(0, 1).transpose(0, 1) @ activations.flatten(0, 1)
+    """``sum_i C_i g_i^T a_i = (C g)^T a = g^T (C a)`` over all ``B T`` positions, shape
+    ``(p, d)``: the book-keeping trick, one matrix product instead of a second backward
+    pass. The factors scale whichever of ``a``, ``g`` is narrower."""
+    if activations.shape[-1] < output_grads.shape[-1]:
+        activations = activations * clip_factors[:, None, None]
+    else:
+        output_grads = output_grads * clip_factors[:, None, None]
+    return output_grads.flatten(0, 1).transpose(0, 1) @ activations.flatten(0, 1)
 
 
 def linear_grads(
