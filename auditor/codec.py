@@ -106,6 +106,14 @@ def format_number(value: float, *, integer: bool, exponent: int, sig_digits: int
     return f"{value:.{decimals}f}"
 
 
+def _has_other(col: Column) -> bool:
+    """A DP-selected or inferred domain may miss values: they map to ``<other>``.
+
+    A declared domain is complete (the data is validated against it), so it has none.
+    """
+    return col.source != "declared"
+
+
 def _date_parts(fmt: str) -> list[str]:
     parts = [name for code, name in _DATE_PARTS.items() if code in fmt]
     if not {"year", "month", "day"} <= set(parts):
@@ -181,7 +189,7 @@ class RowCodec:
         for col in self.schema.columns:
             if col.kind == "categorical":
                 self.cat_base[col.name] = n
-                n += len(col.categories) + 1  # + <other>
+                n += len(col.categories) + (1 if _has_other(col) else 0)
         self.vocab_size = n
         self._special = {t: i for i, t in enumerate(tokens)}
         self.pad_id, self.bos_id, self.eos_id = self._special[PAD], self._special[BOS], self._special[EOS]
@@ -232,7 +240,7 @@ class RowCodec:
             kind = col.kind
             if kind == "categorical":
                 base = self.cat_base[col.name]
-                for k in range(len(col.categories) + 1):
+                for k in range(len(col.categories) + (1 if _has_other(col) else 0)):
                     allowed[s0][base + k] = nxt
             elif kind == "numeric":
                 allowed[s0][self.zero_id] = nxt
@@ -330,10 +338,11 @@ class RowCodec:
         kind = col.kind
         if kind == "categorical":
             base = self.cat_base[col.name]
-            try:
+            if text in col.categories:
                 return [base + col.categories.index(text)]
-            except ValueError:
-                return [base + len(col.categories)]
+            if not _has_other(col):
+                raise ValueError(f"column {col.name!r}: value outside the declared categories")
+            return [base + len(col.categories)]
         if kind == "numeric":
             number = self._clamp(col, float(text))
             if col.integer:

@@ -9,6 +9,7 @@ state, so a batch runs in lockstep until all are finished.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -59,6 +60,7 @@ def sample_sequences(
     """``n`` token sequences ``[BOS, ..., EOS]`` sampled under the grammar."""
     device = next(model.parameters()).device
     g = grammar.to(device)
+    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     out: list[list[int]] = []
     model.eval()
     while len(out) < n:
@@ -68,8 +70,8 @@ def sample_sequences(
         cache = None
         step_input = tokens
         for _ in range(max_length - 1):
-            res = model(input_ids=step_input, past_key_values=cache, use_cache=True)
-            cache = res.past_key_values
+            res = model(input_ids=step_input, use_cache=True, **{cache_arg: cache})
+            cache = res.cache if cache_arg == "cache" else res.past_key_values
             logits = res.logits[:, -1].float() / config.temperature
             logits = logits.masked_fill(~g.allowed[state], float("-inf"))
             logits = _top_p_filter(logits, config.top_p)

@@ -41,7 +41,7 @@ def test_numeric_zero_and_tiny_values_have_no_parts():
     (Column("x", "numeric", integer=True, sig_digits=2, minimum=0, maximum=120), "150", "120"),
     (Column("x", "numeric", sig_digits=3, minimum=0), "-3", "0"),
     (Column("x", "categorical", categories=["a", "b"]), "b", "b"),
-    (Column("x", "categorical", categories=["a", "b"]), "zzz", OTHER),
+    (Column("x", "categorical", categories=["a", "b"], source="dp"), "zzz", OTHER),
     (Column("x", "datetime", format="%Y-%m-%d"), "1989-02-28", "1989-02-28"),
     (Column("x", "datetime", format="%d/%m/%Y %H:%M:%S"), "29/02/2000 23:59:07", "29/02/2000 23:59:07"),
     (Column("x", "pattern", pattern="ddd-dd-dddd"), "123-45-6789", "123-45-6789"),
