@@ -11,7 +11,7 @@ import click
 
 from auditor.data import load_records
 from auditor.errors import UserError
-from auditor.pii.audit import PiiAnalysis, analyze, report, reveal
+from auditor.pii.audit import analyze, report, reveal
 from auditor.pii.config import load_allow_list, load_config, load_recognizer_specs
 from reports.masking import new_salt, write_private
 
@@ -26,7 +26,7 @@ def _entities(values: tuple[str, ...]) -> tuple[str, ...] | None:
     return names or None
 
 
-def _summary(record: dict, analysis: PiiAnalysis, source: str, against: str | None) -> list[str]:
+def _summary(record: dict, source: str, against: str | None) -> list[str]:
     """Readable lines: engine, not-scanned types, per column/entity table, replay, examples."""
     syn = record["synthetic"]
     eng = record["engine"]
@@ -59,7 +59,9 @@ def _summary(record: dict, analysis: PiiAnalysis, source: str, against: str | No
         lines.append(line)
         qi = record["quasi_identifier_copies"]
         qi_text = "n/a (fewer than 2 roles found)" if qi is None else f"{qi} ({', '.join(record['quasi_identifiers'])})"
-        lines.append(f"exact row copies: {record['exact_row_copies']}; quasi-identifier copies: {qi_text}")
+        exact = record["exact_row_copies"]
+        exact_text = "n/a (no shared column)" if exact is None else str(exact)
+        lines.append(f"exact row copies: {exact_text}; quasi-identifier copies: {qi_text}")
     for ex in record["examples"][:5]:
         cls = f" {ex['class']}" if ex["class"] else ""
         lines.append(f"  e.g. {ex['column']}: {ex['entity']} {ex['masked']} ({ex['hash']}){cls}")
@@ -115,7 +117,7 @@ def command(file, train_file, holdout_file, json_out, reveal_out, entities, thre
     record = report(analysis, salt=salt)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    for line in _summary(record, analysis, file.name, train_file.name if train_file else None):
+    for line in _summary(record, file.name, train_file.name if train_file else None):
         click.echo(line)
     click.echo(f"JSON: {json_out}")
     if reveal_out is not None:
