@@ -195,3 +195,16 @@ def test_high_cardinality_categories_get_random_codes():
     # Different levels: 1 - cos of two random unit vectors in R^256, about 1 +- 1/16.
     for j in (2, 3):
         assert float(((e[0] - e[j]) ** 2).sum()) == pytest.approx(1.0, abs=0.3)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 300), st.floats(0, 1), st.floats(0, 0.99))
+def test_inference_risk_interval_contains_the_risk(n_train, n_control, train_rate, control_rate):
+    out = inference_risk(
+        train_successes=int(train_rate * n_train), train_trials=n_train,
+        control_successes=int(control_rate * n_control), control_trials=n_control,
+    )
+    lo, hi = out["risk_ci"]
+    if out["risk"] is not None:
+        assert not math.isnan(out["risk"]) and out["risk"] <= 1
+        assert (lo is None or lo <= out["risk"] + 1e-12) and (hi is None or out["risk"] <= hi + 1e-12)
