@@ -32,7 +32,7 @@ from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
 
 from auditor.dp.accounting import epsilon_of, noise_for_epsilon
-from auditor.model import build_model, parameter_count
+from auditor.model import PRESETS, build_model, parameter_count
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class TrainConfig:
     checkpoint_every: int = 25
 
     def validate(self, n_records: int) -> None:
+        if self.model not in PRESETS:
+            raise ValueError(f"--model: unknown size preset {self.model!r} (expected one of {', '.join(PRESETS)})")
         if self.dp:
             if (self.epsilon is None) == (self.noise_multiplier is None):
                 raise ValueError("give exactly one of --epsilon and --noise-multiplier")
