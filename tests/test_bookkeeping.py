@@ -6,17 +6,23 @@ gradient, clips it with Opacus' factor min(1, R / (norm + 1e-6)) and sums.
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from opacus import GradSampleModule
 from opacus.accountants import RDPAccountant
 from opacus.optimizers import DPOptimizer
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from auditor.dp import BookKeepingClipper, BookKeepingDPOptimizer, clip_factors, noisy_mean_gradients
+from auditor.dp import (
+    BookKeepingClipper,
+    BookKeepingDistributedDPOptimizer,
+    BookKeepingDPOptimizer,
+    clip_factors,
+    noisy_mean_gradients,
+)
 from auditor.dp.layers import embedding_grads, linear_grads, prefers_ghost_norm
 
 BATCH, SEQ, VOCAB, PAD = 5, 12, 50, 0
@@ -225,6 +231,46 @@ def test_skipped_steps_accumulate_virtual_batches():
     assert any(not torch.equal(p, q) for p, q in zip(updated[0], tiny_llama().parameters()))
     for p, q in zip(*updated):
         torch.testing.assert_close(p, q, rtol=0, atol=1e-10)
+
+
+def one_noisy_step(model: nn.Module, optimizer_class, *, rows: slice, expected_batch_size: float) -> None:
+    ids, mask = padded_batch()
+    clipper = BookKeepingClipper(model, max_grad_norm=5.0, loss_reduction="mean")
+    optimizer = optimizer_class(
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        clipper=clipper,
+        noise_multiplier=0.5,
+        expected_batch_size=expected_batch_size,
+        generator=torch.Generator().manual_seed(11),
+    )
+    example_losses(model, ids[rows], mask[rows]).mean().backward()
+    optimizer.step()
+    clipper.remove()
+
+
+def distributed_worker(rank: int, init_file: str, out_file: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    model = tiny_llama()
+    rows = slice(0, 3) if rank == 0 else slice(3, 5)
+    one_noisy_step(model, BookKeepingDistributedDPOptimizer, rows=rows, expected_batch_size=BATCH / 2)
+    if rank == 0:
+        torch.save([p.detach() for p in model.parameters()], out_file)
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one(tmp_path):
+    """Two processes holding examples 0-2 and 3-4 make the update one process makes on
+    0-4: same clipped sum, the same noise (drawn on rank 0 only), same averaging."""
+    out_file = tmp_path / "rank0.pt"
+    mp.spawn(distributed_worker, args=(str(tmp_path / "init"), str(out_file)), nprocs=2)
+    single = tiny_llama()
+    one_noisy_step(single, BookKeepingDPOptimizer, rows=slice(0, 5), expected_batch_size=BATCH)
+    for p, q in zip(single.parameters(), torch.load(out_file)):
+        # not 1e-15: LlamaRMSNorm normalises in float32, whose reductions can round
+        # differently for a 3- or 5-row batch
+        torch.testing.assert_close(p.detach(), q, rtol=0, atol=1e-7)
 
 
 def test_noisy_mean_gradients_draws_like_dp_optimizer():

@@ -8,6 +8,11 @@ whichever way the clipped sum was computed:
     grad = (sum_i C_i grad_i + N(0, (sigma R)^2 I)) / (expected batch size)
 
 (``/ expected batch size`` only for ``loss_reduction="mean"``, as in Opacus.)
+
+With several processes (``torchrun``), :class:`BookKeepingDistributedDPOptimizer`
+follows Opacus' ``DistributedDPOptimizer``: each process clips its share of the Poisson
+batch, only rank 0 adds noise, and the noisy sums are all-reduced, so the logical batch,
+the noise and the accounting do not depend on the number of processes.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import torch
+from opacus.optimizers.ddpoptimizer import DistributedDPOptimizer
 from opacus.optimizers.optimizer import DPOptimizer, _generate_noise
 from torch import nn
 from torch.optim import Optimizer
@@ -114,3 +120,22 @@ class BookKeepingDPOptimizer(DPOptimizer):
             self.step_hook(self)
         self._is_last_step_skipped = False
         return True
+
+
+class BookKeepingDistributedDPOptimizer(BookKeepingDPOptimizer, DistributedDPOptimizer):
+    """:class:`BookKeepingDPOptimizer` for ``torch.distributed`` (Opacus'
+    ``DistributedDPOptimizer``: noise on rank 0 only, gradients all-reduced after it).
+
+    ``expected_batch_size`` is the per-process expected batch size (logical expected
+    batch / world size), as Opacus' ``PrivacyEngine`` sets it. Do not wrap the model
+    in DDP (nothing would be synchronised: its parameters do not require grad while the
+    clipper is attached); broadcast the initial weights from rank 0 instead.
+    """
+
+    def reduce_gradients(self) -> None:
+        """``p.grad = sum over processes`` (``/ world size`` for a mean loss), for the
+        managed parameters (Opacus' version skips them: ``requires_grad`` is off)."""
+        for p in self.params:
+            torch.distributed.all_reduce(p.grad, op=torch.distributed.ReduceOp.SUM)
+            if self.loss_reduction == "mean":
+                p.grad /= self.world_size
