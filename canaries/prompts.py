@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
+import numpy as np
+
 from canaries.manifest import Canary
 from canaries.scorer import Scorer
 
@@ -37,3 +41,17 @@ def canary_prompt(scorer: Scorer, canary: Canary) -> tuple[list[int], list[int]]
             "change canaries.template or canaries.format)"
         )
     return prefix, secret
+
+
+def secret_logprobs(scorer: Scorer, canaries: Sequence[Canary]) -> np.ndarray:
+    """``log p(secret | prefix)`` of each canary under the model (higher = more likely).
+
+    The membership score of the coin-flip audit set for ``attacks.audit``:
+    ``secret_logprobs(scorer, manifest.group("audit"))`` with inclusion bits
+    ``[c.coin for c in manifest.group("audit")]``.
+    """
+    out = []
+    for canary in canaries:
+        prefix, secret = canary_prompt(scorer, canary)
+        out.append(float(scorer.continuation_logprobs(prefix, [secret])[0]))
+    return np.asarray(out, dtype=float)

@@ -1,0 +1,205 @@
+"""The ``exposure`` audit: exposure, memorization test and extraction of canaries.
+
+``run(inputs, config) -> dict`` is written by ``auditor.pipeline`` to
+``RUN/audit/exposure.json`` (shape: ``docs/audit-contract.md``). Secrets leave
+only masked, with the manifest's salted hash.
+
+For each scheduled canary and held-out twin (the coin-flip audit set is
+scored by ``attacks.audit`` through ``canaries.prompts.secret_logprobs``):
+
+1. Scores ``-log p(candidate | canary prefix)`` of references: the whole space
+   R when ``|R| <= config.exact_max_space`` (method ``exact``, rank in R), else
+   ``config.n_references`` uniform samples of R, shared by all canaries of the
+   format, with both the interpolation and the skew-normal extrapolation
+   estimate (``config.sampled_method`` is the one reported as ``exposure``;
+   extrapolations are capped at ``log2 |R|``, the exposure of rank 1).
+2. The one-sided rank test of inserted canaries vs the pooled twins, per
+   repetition count (``canaries.memorization``).
+3. Extraction: greedy and beam completions of the secret's field from its
+   prefix (``len(secret tokens)`` new tokens); full/partial occurrences of
+   secrets in the synthetic rows and the number of rows scrubbed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from canaries.config import CanaryConfig
+from canaries.exposure import exposure_exact, exposure_extrapolation, exposure_interpolation
+from canaries.formats import SecretFormat, make_format
+from canaries.manifest import Canary, Manifest
+from canaries.memorization import memorization_test
+from canaries.occurrences import Occurrences, ScrubResult, count_occurrences
+from canaries.prompts import canary_prompt
+from canaries.scorer import Record, Scorer
+
+
+@dataclass
+class ExposureInputs:
+    """What the exposure audit reads.
+
+    Attributes:
+        scorer: the trained model as a ``Scorer``.
+        manifest: the canary manifest.
+        synthetic: generated rows to count occurrences in (when ``scrub`` is None).
+        scrub: ``ScrubResult.to_dict()`` recorded when generation scrubbed its rows
+            (counts taken before scrubbing); preferred over ``synthetic``.
+        rng: generator of the reference samples (default: seeded with 0, so a
+            re-run of the audit gives the same numbers).
+        progress: called as ``progress(done, total)`` after each canary.
+    """
+
+    scorer: Scorer
+    manifest: Manifest
+    synthetic: Sequence[Record] | None = None
+    scrub: Mapping[str, Any] | None = None
+    rng: np.random.Generator | None = None
+    progress: Callable[[int, int], None] | None = None
+
+
+@dataclass
+class _Space:
+    """Reference candidates of one (format, field): the whole space or a sample."""
+
+    fmt: SecretFormat
+    method: str
+    ids: list[list[int]]
+
+
+def _space(scorer: Scorer, fmt: SecretFormat, field: str | None, config: CanaryConfig,
+           rng: np.random.Generator) -> _Space:
+    if fmt.size <= config.exact_max_space:
+        values, method = fmt.enumerate(), "exact"
+    else:
+        values, method = (fmt.sample(rng) for _ in range(config.n_references)), "sampled"
+    return _Space(fmt=fmt, method=method, ids=[list(scorer.encode_value(field, v)) for v in values])
+
+
+def _canary_exposure(space: _Space, secret_score: float, reference: np.ndarray,
+                     config: CanaryConfig) -> dict[str, Any]:
+    max_possible = space.fmt.log2_size
+    if space.method == "exact":
+        exp = exposure_exact({0: [secret_score]}, reference)[0][0]
+        return {"exposure": exp, "method": "exact", "exposure_interpolation": None, "exposure_extrapolation": None}
+    finite = reference[np.isfinite(reference)]
+    interp = exposure_interpolation({0: [secret_score]}, finite)[0][0]
+    extrap = min(exposure_extrapolation({0: [secret_score]}, finite)[0][0], max_possible)
+    chosen = extrap if config.sampled_method == "extrapolation" else interp
+    return {"exposure": chosen, "method": config.sampled_method,
+            "exposure_interpolation": interp, "exposure_extrapolation": extrap}
+
+
+def _extraction(scorer: Scorer, canary: Canary, prefix: list[int], secret_ids: list[int],
+                config: CanaryConfig) -> dict[str, Any]:
+    n = len(secret_ids)
+    greedy = scorer.complete(prefix, field=canary.field, beam_width=1, max_new_tokens=n)
+    beam = scorer.complete(prefix, field=canary.field, beam_width=config.beam_width, max_new_tokens=n)
+    rank = next((i + 1 for i, (value, _) in enumerate(beam) if value == canary.secret), None)
+    return {"greedy_extracted": bool(greedy) and greedy[0][0] == canary.secret, "beam_rank": rank}
+
+
+def _occurrences(inputs: ExposureInputs, manifest: Manifest, config: CanaryConfig
+                 ) -> tuple[dict[str, Occurrences] | None, int | None]:
+    if inputs.scrub is not None:
+        scrubbed, occ = ScrubResult.counts_from_dict(inputs.scrub)
+        return occ, scrubbed
+    if inputs.synthetic is not None:
+        secrets = {c.id: c.secret for c in manifest.canaries}
+        return count_occurrences(secrets, list(inputs.synthetic), partial_fraction=config.partial_fraction), None
+    return None, None
+
+
+def _summary(values: Sequence[float]) -> dict[str, Any]:
+    return {"n": len(values), "exposure_mean": float(np.mean(values)) if values else None,
+            "exposure_max": float(np.max(values)) if values else None}
+
+
+def run(inputs: ExposureInputs, config: CanaryConfig) -> dict[str, Any]:
+    """The ``exposure.json`` dict (see the module docstring and ``docs/audit-contract.md``)."""
+    manifest = inputs.manifest
+    scorer = inputs.scorer
+    rng = inputs.rng if inputs.rng is not None else np.random.default_rng(0)
+    redactor = manifest.redactor()
+    audited = manifest.group("schedule") + manifest.group("twin")
+    if not audited:
+        raise ValueError("the manifest has no scheduled canaries to audit")
+    spaces: dict[tuple[str, str | None], _Space] = {}
+    rows: list[dict[str, Any]] = []
+    for k, canary in enumerate(audited):
+        key = (canary.format, canary.field)
+        if key not in spaces:
+            spaces[key] = _space(scorer, make_format(canary.format), canary.field, config, rng)
+        space = spaces[key]
+        prefix, secret_ids = canary_prompt(scorer, canary)
+        # The secret is scored in the same call as its references, so in the exact
+        # method its score is bit-identical to its own entry of the space.
+        logprobs = scorer.continuation_logprobs(prefix, space.ids + [secret_ids])
+        scores = -np.asarray(logprobs, dtype=float)
+        row = {"id": canary.id, "group": canary.group, "format": canary.format,
+               "repetitions": canary.repetitions, "inserted": canary.inserted,
+               "secret": redactor.redact(canary.secret)["masked"], "hash": redactor.hash(canary.secret),
+               "log_perplexity": float(scores[-1]), "max_possible": space.fmt.log2_size}
+        row.update(_canary_exposure(space, float(scores[-1]), scores[:-1], config))
+        row.update(_extraction(scorer, canary, prefix, secret_ids, config))
+        rows.append(row)
+        if inputs.progress is not None:
+            inputs.progress(k + 1, len(audited))
+
+    occ, scrubbed = _occurrences(inputs, manifest, config)
+    for row in rows:
+        o = occ.get(row["id"]) if occ is not None else None
+        row["synthetic_full"] = o.full if o is not None else None
+        row["synthetic_partial"] = o.partial if o is not None else None
+
+    inserted = [r for r in rows if r["inserted"]]
+    twins = [r for r in rows if not r["inserted"]]
+    by_repetition = []
+    memorization_rows = []
+    min_detected = None
+    for fmt_spec in sorted({r["format"] for r in rows}):
+        fmt_rows = [r for r in inserted if r["format"] == fmt_spec]
+        fmt_twins = [r["exposure"] for r in twins if r["format"] == fmt_spec]
+        groups: dict[int, list[float]] = {}
+        for r in fmt_rows:
+            groups.setdefault(r["repetitions"], []).append(r["exposure"])
+        method = next(r["method"] for r in rows if r["format"] == fmt_spec)
+        max_possible = next(r["max_possible"] for r in rows if r["format"] == fmt_spec)
+        for reps in sorted(groups):
+            by_repetition.append({"repetitions": reps, "format": fmt_spec, "method": method,
+                                  "max_possible": max_possible, **_summary(groups[reps]),
+                                  "held_out": _summary(fmt_twins)})
+        if groups and fmt_twins:
+            test = memorization_test(groups, fmt_twins, alpha=config.alpha)
+            memorization_rows += [dict(r, format=fmt_spec) for r in test["by_repetition"]]
+            found = test["min_detected_repetitions"]
+            if found is not None:
+                min_detected = found if min_detected is None else min(min_detected, found)
+
+    def total(key: str, rows_: list[dict]) -> int | None:
+        return sum(r[key] for r in rows_) if occ is not None else None
+
+    return {
+        "max_exposure": max((r["exposure"] for r in inserted), default=None),
+        "log2_space": max(s.fmt.log2_size for s in spaces.values()),
+        "by_repetition": by_repetition,
+        "memorization": {"by_repetition": memorization_rows, "min_detected_repetitions": min_detected,
+                         "alpha": config.alpha, "test": "one-sided Mann-Whitney U, inserted vs pooled twins"},
+        "extraction": {
+            "greedy_extracted": sum(r["greedy_extracted"] for r in inserted),
+            "beam_extracted": sum(r["beam_rank"] is not None for r in inserted),
+            "beam_width": config.beam_width,
+            "n_canaries": len(inserted),
+            "twins_greedy_extracted": sum(r["greedy_extracted"] for r in twins),
+            "synthetic_full_occurrences": total("synthetic_full", inserted),
+            "synthetic_partial_occurrences": total("synthetic_partial", inserted),
+            "twins_synthetic_full_occurrences": total("synthetic_full", twins),
+            "scrubbed_rows": scrubbed,
+        },
+        "methods": {spec: {"method": s.method, "n_references": len(s.ids), "log2_space": s.fmt.log2_size}
+                    for (spec, _), s in spaces.items()},
+        "canaries": rows,
+    }
+
