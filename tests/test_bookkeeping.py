@@ -23,11 +23,16 @@ from auditor.dp import (
     clip_factors,
     noisy_mean_gradients,
 )
-from auditor.dp.layers import embedding_grads, linear_grads, prefers_ghost_norm
+from auditor.dp.layers import BU_GHOST_THRESHOLD, CPU_GHOST_THRESHOLD, embedding_grads, linear_grads, prefers_ghost_norm
 
 BATCH, SEQ, VOCAB, PAD = 5, 12, 50, 0
 LENGTHS = (12, 9, 12, 5, 7)
-METHODS = ("auto", "ghost", "instantiate")
+METHODS = {  # BookKeepingClipper keywords
+    "auto-bu": {"norm_method": "auto", "ghost_threshold": BU_GHOST_THRESHOLD},  # a mix on this model
+    "auto-cpu-default": {"norm_method": "auto"},
+    "ghost": {"norm_method": "ghost"},
+    "instantiate": {"norm_method": "instantiate"},
+}
 
 
 def tiny_llama() -> LlamaForCausalLM:
@@ -37,7 +42,7 @@ def tiny_llama() -> LlamaForCausalLM:
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=4,
-        num_key_value_heads=1,  # k/v projections 32 -> 8: 2 T^2 = 288 > 256, instantiated under "auto"
+        num_key_value_heads=1,  # k/v projections 32 -> 8: 2 T^2 = 288 > 256, instantiated under Bu's rule
         max_position_embeddings=32,
         pad_token_id=PAD,
         tie_word_embeddings=False,
@@ -92,7 +97,7 @@ def test_clipped_sum_equals_explicit_per_sample_clipping(explicit, method):
     bound = clipping_bound(norms)
     model = tiny_llama()
     ids, mask = padded_batch()
-    with BookKeepingClipper(model, max_grad_norm=bound, norm_method=method) as clipper:
+    with BookKeepingClipper(model, max_grad_norm=bound, **METHODS[method]) as clipper:
         example_losses(model, ids, mask).sum().backward()
         sums = clipper.clipped_sum()
     expected = explicit_clipped_sum(grads, norms, bound)
@@ -106,7 +111,7 @@ def test_per_sample_norms_equal_explicit(explicit, method):
     _, norms = explicit
     model = tiny_llama()
     ids, mask = padded_batch()
-    with BookKeepingClipper(model, max_grad_norm=1.0, norm_method=method) as clipper:
+    with BookKeepingClipper(model, max_grad_norm=1.0, **METHODS[method]) as clipper:
         example_losses(model, ids, mask).sum().backward()
         torch.testing.assert_close(clipper.per_sample_norms(), norms, rtol=1e-9, atol=1e-9)
         torch.testing.assert_close(
@@ -118,23 +123,24 @@ def test_method_choice_per_layer():
     model = tiny_llama()
     ids, mask = padded_batch()
     seen = {}
-    for method in METHODS:
-        with BookKeepingClipper(model, max_grad_norm=1.0, norm_method=method) as clipper:
+    for method, keywords in METHODS.items():
+        with BookKeepingClipper(model, max_grad_norm=1.0, **keywords) as clipper:
             example_losses(model, ids, mask).sum().backward()
             seen[method] = clipper.methods()
     layer = "model.layers.0."
-    assert {name: seen["auto"][layer + name] for name in ("self_attn.q_proj", "self_attn.k_proj", "mlp.up_proj")} == {
+    assert {name: seen["auto-bu"][layer + name] for name in ("self_attn.q_proj", "self_attn.k_proj", "mlp.up_proj")} == {
         "self_attn.q_proj": "ghost",  # 2 * 12^2 = 288 < 32 * 32
         "self_attn.k_proj": "instantiate",  # 288 >= 32 * 8
         "mlp.up_proj": "ghost",
     }
-    assert seen["auto"]["model.embed_tokens"] == "instantiate"
-    assert seen["auto"][layer + "input_layernorm"] == "instantiate"
+    assert seen["auto-bu"]["model.embed_tokens"] == "instantiate"
+    assert seen["auto-bu"][layer + "input_layernorm"] == "instantiate"
+    assert set(seen["auto-cpu-default"].values()) == {"instantiate"}  # 32 * 12^2 = 4608 > 64 * 32
     assert set(seen["instantiate"].values()) == {"instantiate"}
     assert {seen["ghost"][n] for n in seen["ghost"] if "proj" in n or n in ("lm_head", "model.embed_tokens")} == {
         "ghost"
     }
-    assert len(seen["auto"]) == len(list(model.parameters()))
+    assert len(seen["auto-bu"]) == len(list(model.parameters()))
 
 
 def test_mean_reduction_scales_output_grads_by_batch(explicit):
@@ -304,7 +310,7 @@ def test_linear_with_bias_against_loop(method):
     a = torch.randn(4, 5, 3, generator=generator, dtype=torch.float64)
     g = torch.randn(4, 5, 2, generator=generator, dtype=torch.float64)
     factors = torch.tensor([1.0, 0.5, 0.0, 0.25], dtype=torch.float64)
-    grads = linear_grads(layer, (layer.weight, layer.bias), a, g, method=method)
+    grads = linear_grads(layer, (layer.weight, layer.bias), a, g, method=method, ghost_threshold=2.0)
     per_weight = [g[i].T @ a[i] for i in range(4)]
     per_bias = [g[i].sum(dim=0) for i in range(4)]
     expected = torch.stack([w.pow(2).sum() + b.pow(2).sum() for w, b in zip(per_weight, per_bias)])
@@ -333,10 +339,14 @@ def test_embedding_repeated_tokens_and_padding_idx_against_loop(method):
     torch.testing.assert_close(grads.clipped_sum(factors)[layer.weight], sum(c * w for c, w in zip(factors, per_sample)))
 
 
-def test_prefers_ghost_norm_is_bu_et_al_rule():
-    assert prefers_ghost_norm(positions=64, in_features=128, out_features=128)  # 8192 < 16384
-    assert not prefers_ghost_norm(positions=200, in_features=128, out_features=128)  # 80000 >= 16384
-    assert not prefers_ghost_norm(positions=8, in_features=8, out_features=16)  # 128 == 128
+def test_prefers_ghost_norm_thresholds():
+    bu, cpu = {"threshold": BU_GHOST_THRESHOLD}, {"threshold": CPU_GHOST_THRESHOLD}
+    assert prefers_ghost_norm(positions=64, in_features=128, out_features=128, **bu)  # 8192 < 16384
+    assert not prefers_ghost_norm(positions=200, in_features=128, out_features=128, **bu)  # 80000 >= 16384
+    assert not prefers_ghost_norm(positions=8, in_features=8, out_features=16, **bu)  # 128 == 128
+    assert not prefers_ghost_norm(positions=64, in_features=128, out_features=512, **cpu)  # 131072 >= 65536
+    assert prefers_ghost_norm(positions=64, in_features=128, out_features=2200, **cpu)  # 131072 < 281600
+    assert not prefers_ghost_norm(positions=200, in_features=128, out_features=2200, **cpu)
 
 
 def test_bf16_autocast_norms_are_float32_and_close():
@@ -372,6 +382,8 @@ def test_refuses_unsupported_models_and_misuse():
         BookKeepingClipper(tiny_llama(), max_grad_norm=0.0)
     with pytest.raises(ValueError, match="norm_method"):
         BookKeepingClipper(tiny_llama(), max_grad_norm=1.0, norm_method="fast")
+    with pytest.raises(ValueError, match="ghost_threshold must be > 0"):
+        BookKeepingClipper(tiny_llama(), max_grad_norm=1.0, ghost_threshold=0.0)
     tied = tiny_llama()
     tied.lm_head.weight = tied.model.embed_tokens.weight
     with pytest.raises(ValueError, match="tied weights"):

@@ -27,7 +27,15 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from auditor.dp.layers import LayerGrads, NormMethod, embedding_grads, linear_grads, small_module_grads
+from auditor.dp.layers import (
+    BU_GHOST_THRESHOLD,
+    CPU_GHOST_THRESHOLD,
+    LayerGrads,
+    NormMethod,
+    embedding_grads,
+    linear_grads,
+    small_module_grads,
+)
 
 LossReduction = Literal["sum", "mean"]
 _NORM_METHODS = ("auto", "ghost", "instantiate")
@@ -67,8 +75,12 @@ class BookKeepingClipper:
             if it is ``(1/B) sum_i loss_i`` (per-sample gradients are then ``B`` times
             what the output gradients give, ``B`` the physical batch size, as in
             Opacus' ``GradSampleModule``).
-        norm_method: ``"auto"`` (Bu et al.'s layer-wise choice), or force ``"ghost"``
-            or ``"instantiate"`` for every linear and embedding layer.
+        norm_method: ``"auto"`` (layer-wise choice, see ``ghost_threshold``), or force
+            ``"ghost"`` or ``"instantiate"`` for every linear and embedding layer.
+        ghost_threshold: under ``"auto"``, a ``d -> p`` linear layer seeing ``T``
+            positions per example uses the ghost norm iff ``ghost_threshold * T^2 < p d``.
+            Default: Bu et al.'s ``2`` (memory) on accelerators, ``32`` (measured time,
+            see :data:`auditor.dp.layers.CPU_GHOST_THRESHOLD`) on CPU.
     """
 
     def __init__(
@@ -78,6 +90,7 @@ class BookKeepingClipper:
         max_grad_norm: float,
         loss_reduction: LossReduction = "sum",
         norm_method: NormMethod = "auto",
+        ghost_threshold: float | None = None,
     ) -> None:
         if not max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be > 0, got {max_grad_norm}")
@@ -85,6 +98,9 @@ class BookKeepingClipper:
             raise ValueError(f"loss_reduction must be 'sum' or 'mean', got {loss_reduction!r}")
         if norm_method not in _NORM_METHODS:
             raise ValueError(f"norm_method must be one of {_NORM_METHODS}, got {norm_method!r}")
+        if ghost_threshold is not None and not ghost_threshold > 0:
+            raise ValueError(f"ghost_threshold must be > 0, got {ghost_threshold}")
+        self.ghost_threshold = ghost_threshold
         self.max_grad_norm = float(max_grad_norm)
         self.loss_reduction = loss_reduction
         self.norm_method = norm_method
@@ -189,7 +205,12 @@ class BookKeepingClipper:
         output_grad = output_grad.to(dtype)
         trainable = self._layers[module]
         if isinstance(module, nn.Linear):
-            grads = linear_grads(module, trainable, inputs.to(dtype), output_grad, method=self.norm_method)
+            threshold = self.ghost_threshold
+            if threshold is None:
+                threshold = CPU_GHOST_THRESHOLD if inputs.device.type == "cpu" else BU_GHOST_THRESHOLD
+            grads = linear_grads(
+                module, trainable, inputs.to(dtype), output_grad, method=self.norm_method, ghost_threshold=threshold
+            )
         elif isinstance(module, nn.Embedding):
             grads = embedding_grads(module, inputs, output_grad, method=self.norm_method)
         else:
