@@ -14,6 +14,7 @@ Usage: ``python benchmarks/pii_scan.py [--rows 5000] [--seed 7] [--no-ner]``.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from datetime import date, timedelta
 
@@ -99,6 +100,7 @@ def main(argv=None) -> None:
     table = demo_like_table(rows=args.rows, seed=args.seed)
     analyze_texts(["warm-up text for Jane Roe, 555-010-2030"], engine=engine, config=config, context=None)
     print(f"engine: {engine.model.name} ({engine.model.source}); {len(table)} rows x {len(table.columns)} columns")
+    print(f"cpus: {os.cpu_count()}, load average at start: {os.getloadavg()[0]:.1f}")
 
     start = time.perf_counter()
     scan = scan_table(table, engine=engine, config=config, label="bench")
@@ -114,7 +116,7 @@ def main(argv=None) -> None:
     print(f"findings: {len(fast)} (equal sets); cells: {table.size}, distinct per column: {distinct}")
     print(f"scan_table : {fast_s:8.2f} s  {len(table) / fast_s:10.1f} records/s")
     print(f"naive loop : {naive_s:8.2f} s  {len(table) / naive_s:10.1f} records/s")
-    print(f"speed-up   : {naive_s / fast_s:.1f}x")
+    print(f"speed-up   : {naive_s / fast_s:.1f}x  (load average at end: {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
