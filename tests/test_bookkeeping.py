@@ -310,7 +310,7 @@ def test_linear_with_bias_against_loop(method):
     a = torch.randn(4, 5, 3, generator=generator, dtype=torch.float64)
     g = torch.randn(4, 5, 2, generator=generator, dtype=torch.float64)
     factors = torch.tensor([1.0, 0.5, 0.0, 0.25], dtype=torch.float64)
-    grads = linear_grads(layer, (layer.weight, layer.bias), a, g, method=method, ghost_threshold=2.0)
+    grads = linear_grads(layer, (layer.weight, layer.bias), a, g, method=method, ghost_threshold=2.0, dtype=torch.float64)
     per_weight = [g[i].T @ a[i] for i in range(4)]
     per_bias = [g[i].sum(dim=0) for i in range(4)]
     expected = torch.stack([w.pow(2).sum() + b.pow(2).sum() for w, b in zip(per_weight, per_bias)])
@@ -349,10 +349,11 @@ def test_prefers_ghost_norm_thresholds():
     assert not prefers_ghost_norm(positions=200, in_features=128, out_features=2200, **cpu)
 
 
-def test_bf16_autocast_norms_are_float32_and_close():
+@pytest.mark.parametrize("method", ("ghost", "instantiate"))
+def test_bf16_autocast_norms_are_float32_and_close(method):
     model = tiny_llama().float()
     ids, mask = padded_batch()
-    with BookKeepingClipper(model, max_grad_norm=1.0) as clipper:
+    with BookKeepingClipper(model, max_grad_norm=1.0, norm_method=method) as clipper:
         example_losses(model, ids, mask).sum().backward()
         full = clipper.per_sample_norms()
         clipper.clipped_sum()

@@ -202,21 +202,26 @@ class BookKeepingClipper:
             raise RuntimeError("two backward passes before clipped_sum() are not supported")
         inputs = self._inputs.pop(module)
         dtype = _compute_dtype(output_grad.dtype)
-        output_grad = output_grad.to(dtype)
         trainable = self._layers[module]
         if isinstance(module, nn.Linear):
             threshold = self.ghost_threshold
             if threshold is None:
                 threshold = CPU_GHOST_THRESHOLD if inputs.device.type == "cpu" else BU_GHOST_THRESHOLD
             grads = linear_grads(
-                module, trainable, inputs.to(dtype), output_grad, method=self.norm_method, ghost_threshold=threshold
+                module,
+                trainable,
+                inputs,
+                output_grad,
+                method=self.norm_method,
+                ghost_threshold=threshold,
+                dtype=dtype,
             )
         elif isinstance(module, nn.Embedding):
-            grads = embedding_grads(module, inputs, output_grad, method=self.norm_method)
+            grads = embedding_grads(module, inputs, output_grad.to(dtype), method=self.norm_method)
         else:
             self._replaying = True
             try:
-                grads = small_module_grads(module, trainable, inputs.to(dtype), output_grad)
+                grads = small_module_grads(module, trainable, inputs.to(dtype), output_grad.to(dtype))
             finally:
                 self._replaying = False
         self._grads[module] = grads

@@ -110,13 +110,16 @@ def linear_grads(
     *,
     method: NormMethod,
     ghost_threshold: float,
+    dtype: torch.dtype,
 ) -> LayerGrads:
     """Per-sample norms and clipped sum of ``y = a W^T + b``.
 
     ``grad_i(b) = sum_t g_it``. ``grad_i(W)`` is either instantiated (``g_i^T a_i``, then
     the clipped sum is ``sum_i C_i grad_i(W)``) or only its norm is taken by the ghost
     norm (then the clipped sum is ``(C g)^T a``). ``method="auto"`` applies
-    :func:`prefers_ghost_norm` with ``ghost_threshold``.
+    :func:`prefers_ghost_norm` with ``ghost_threshold``. Products are taken in
+    ``dtype``; the ghost path holds ``a`` and ``g`` as they come (bf16 under autocast:
+    half the memory) until the clipped sum.
     """
     a = activations.reshape(activations.shape[0], -1, activations.shape[-1])
     g = output_grads.reshape(output_grads.shape[0], -1, output_grads.shape[-1])
@@ -125,23 +128,23 @@ def linear_grads(
             positions=a.shape[1], in_features=a.shape[2], out_features=g.shape[2], threshold=ghost_threshold
         )
         method = "ghost" if ghost else "instantiate"
-    sq_norms = torch.zeros(a.shape[0], dtype=a.dtype, device=a.device)
+    sq_norms = torch.zeros(a.shape[0], dtype=dtype, device=a.device)
     parts: list[Callable[[torch.Tensor], tuple[nn.Parameter, torch.Tensor]]] = []
     if any(p is module.weight for p in trainable):
         if method == "ghost":
-            sq_norms = sq_norms + linear_weight_ghost_sq_norms(activations=a, output_grads=g)
+            sq_norms = sq_norms + linear_weight_ghost_sq_norms(activations=a.to(dtype), output_grads=g.to(dtype))
             parts.append(
                 lambda c: (
                     module.weight,
-                    linear_weight_clipped_sum(activations=a, output_grads=g, clip_factors=c),
+                    linear_weight_clipped_sum(activations=a.to(dtype), output_grads=g.to(dtype), clip_factors=c),
                 )
             )
         else:
-            per_sample = linear_weight_per_sample_grads(activations=a, output_grads=g)
+            per_sample = linear_weight_per_sample_grads(activations=a.to(dtype), output_grads=g.to(dtype))
             sq_norms = sq_norms + per_sample_sq_norms(per_sample)
             parts.append(lambda c: (module.weight, torch.tensordot(c, per_sample, dims=1)))
     if any(p is module.bias for p in trainable):
-        bias_per_sample = g.sum(dim=1)
+        bias_per_sample = g.to(dtype).sum(dim=1)
         sq_norms = sq_norms + per_sample_sq_norms(bias_per_sample)
         parts.append(lambda c: (module.bias, c @ bias_per_sample))
     return LayerGrads(sq_norms=sq_norms, clipped_sum=lambda c: dict(part(c) for part in parts), method=method)
