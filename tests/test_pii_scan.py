@@ -273,3 +273,14 @@ def test_runs_with_the_network_unreachable(tmp_path, ner):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["1", "1"]
     assert not (tmp_path / "cache").exists() and not (tmp_path / "tld").exists()
+
+
+def test_a_shared_result_cache_changes_no_finding(blank_config, train):
+    engine = get_engine(blank_config)
+    cache: dict = {}
+    scan_table(train, engine=engine, config=blank_config, cache=cache)
+    filled = len(cache)
+    assert filled == sum(train[c].nunique() for c in train.columns)
+    cached = scan_table(train.head(10), engine=engine, config=blank_config, cache=cache)
+    assert len(cache) == filled
+    assert cached.findings == scan_table(train.head(10), engine=engine, config=blank_config).findings

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, TypeAlias
 
 import pandas as pd
 
@@ -27,12 +27,12 @@ from auditor.pii.replay import (
     quasi_identifier_copies,
     replay_counts,
 )
-from auditor.pii.scan import ScanResult, column_stats, scan_table
+from auditor.pii.scan import ResultCache, ScanResult, column_stats, scan_table
 from reports.masking import Redactor
 
 log = logging.getLogger("auditor.pii")
 
-Records = "pd.DataFrame | Sequence[str]"
+Records: TypeAlias = pd.DataFrame | Sequence[str]
 
 #: Example order: the most serious class first.
 _EXAMPLE_PRIORITY = {IN_CONTEXT: 0, REPLAYED: 1, NOVEL: 2}
@@ -71,22 +71,25 @@ class PiiAnalysis:
 def analyze(
     *,
     synthetic: Records,
-    train: "Records | None" = None,
-    holdout: "Records | None" = None,
+    train: Records | None = None,
+    holdout: Records | None = None,
     config: "PiiConfig | Mapping[str, Any] | None" = None,
 ) -> PiiAnalysis:
     """Scan ``synthetic`` and, when given, ``train`` and ``holdout``; classify replays."""
     config = load_config(config)
     engine = get_engine(config)
-    result = PiiAnalysis(engine=engine, config=config, synthetic=scan_table(synthetic, engine=engine, config=config, label="synthetic"))
+    cache: ResultCache = {}
+    result = PiiAnalysis(
+        engine=engine, config=config, synthetic=scan_table(synthetic, engine=engine, config=config, label="synthetic", cache=cache)
+    )
     if train is not None:
-        result.train = scan_table(train, engine=engine, config=config, label="train")
+        result.train = scan_table(train, engine=engine, config=config, label="train", cache=cache)
         result.labels = classify(result.synthetic.findings, ReplayIndex.from_findings(result.train.findings))
         result.exact_copies = exact_row_copies(synthetic, train)
         result.qi_copies, roles = quasi_identifier_copies(synthetic, train, config=config)
         result.qi_roles = tuple(roles)
     if holdout is not None:
-        result.holdout = scan_table(holdout, engine=engine, config=config, label="holdout")
+        result.holdout = scan_table(holdout, engine=engine, config=config, label="holdout", cache=cache)
         result.holdout_labels = classify(result.synthetic.findings, ReplayIndex.from_findings(result.holdout.findings))
         result.exact_copies_holdout = exact_row_copies(synthetic, holdout)
         result.qi_copies_holdout, _ = quasi_identifier_copies(synthetic, holdout, config=config)
@@ -193,7 +196,7 @@ def run(
     *,
     synthetic: Records,
     train: Records,
-    holdout: "Records | None" = None,
+    holdout: Records | None = None,
     config: "PiiConfig | Mapping[str, Any] | None" = None,
     salt: str,
 ) -> dict[str, Any]:

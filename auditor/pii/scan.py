@@ -157,8 +157,17 @@ def analyze_texts(
     return out
 
 
+#: (column context, text) -> resolved results; shared by the scans of one audit.
+ResultCache = dict[tuple[tuple[str, ...] | None, str], list[RecognizerResult]]
+
+
 def scan_table(
-    records: "pd.DataFrame | Sequence[str]", *, engine: Engine, config: PiiConfig, label: str = "records"
+    records: "pd.DataFrame | Sequence[str]",
+    *,
+    engine: Engine,
+    config: PiiConfig,
+    label: str = "records",
+    cache: ResultCache | None = None,
 ) -> ScanResult:
     """Scan every cell of a table (or every text record) for PII.
 
@@ -167,8 +176,12 @@ def scan_table(
         engine: from :func:`auditor.pii.engine.get_engine`.
         config: score threshold, allow-list, batching.
         label: shown on the progress bar (``synthetic``, ``train`` ...).
+        cache: results of values already analysed with the same engine and
+            config (the synthetic, train and holdout scans of one audit share
+            their categorical and replayed values); filled in place.
     """
     table, is_text = as_table(records)
+    cache = {} if cache is None else cache
     distinct = {}
     for column in table.columns:
         texts = [cell_text(v) for v in table[column].tolist()]
@@ -178,13 +191,16 @@ def scan_table(
     with tqdm(total=total, desc=f"pii scan {label}", unit="value", leave=False, disable=None) as bar:
         for column, (codes, uniques) in distinct.items():
             name = str(column)
-            context = None if is_text else column_context(name)
-            results = analyze_texts(list(uniques), engine=engine, config=config, context=context, progress=bar)
+            context = None if is_text else tuple(column_context(name))
+            todo = [text for text in uniques if (context, text) not in cache]
+            bar.update(len(uniques) - len(todo))
+            fresh = analyze_texts(todo, engine=engine, config=config, context=list(context or ()) or None, progress=bar)
+            cache.update(((context, text), res) for text, res in zip(todo, fresh))
             for row, code in enumerate(codes):
                 if code < 0:
                     continue
                 text = uniques[code]
-                for res in results[code]:
+                for res in cache[(context, text)]:
                     findings.append(Finding(row, name, res.entity_type, res.start, res.end, float(res.score), text[res.start : res.end]))
     return ScanResult(findings=findings, n_rows=len(table), columns=tuple(str(c) for c in table.columns), is_text=is_text)
 

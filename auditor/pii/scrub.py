@@ -19,7 +19,7 @@ from auditor.errors import UserError
 from auditor.pii.config import PiiConfig, load_config
 from auditor.pii.engine import get_engine
 from auditor.pii.replay import NOVEL, ReplayIndex, classify
-from auditor.pii.scan import TEXT_COLUMN, Finding, as_table, scan_table
+from auditor.pii.scan import TEXT_COLUMN, Finding, ResultCache, as_table, scan_table
 
 log = logging.getLogger("auditor.pii")
 
@@ -30,8 +30,9 @@ MODES = ("drop", "replace")
 def replayed_findings(synthetic, train, *, config: PiiConfig) -> list[Finding]:
     """Synthetic findings whose value occurs in the training data (any replay class)."""
     engine = get_engine(config)
-    syn = scan_table(synthetic, engine=engine, config=config, label="synthetic")
-    ref = scan_table(train, engine=engine, config=config, label="train")
+    cache: ResultCache = {}
+    syn = scan_table(synthetic, engine=engine, config=config, label="synthetic", cache=cache)
+    ref = scan_table(train, engine=engine, config=config, label="train", cache=cache)
     labels = classify(syn.findings, ReplayIndex.from_findings(ref.findings))
     return [f for f, label in zip(syn.findings, labels) if label != NOVEL]
 
