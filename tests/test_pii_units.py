@@ -201,6 +201,7 @@ def test_load_config_overrides_and_rejects_unknown_keys():
     config = load_config({"score_threshold": 0.7, "entities": ["PERSON"]})
     assert config.score_threshold == 0.7 and config.entities == ("PERSON",)
     assert load_config(config) is config
+    assert load_config({"score_threshold": None, "ner": None}) == default_config()
     with pytest.raises(UserError, match="unknown PII config key"):
         load_config({"treshold": 0.5})
     with pytest.raises(UserError, match="score_threshold"):

@@ -111,7 +111,7 @@ class PiiConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, base: "PiiConfig | None" = None) -> "PiiConfig":
-        """A config from YAML-like data; keys not given keep ``base``'s values.
+        """A config from YAML-like data; keys not given (or null) keep ``base``'s values.
 
         Raises:
             UserError: an unknown key or a value of the wrong shape.
@@ -122,6 +122,8 @@ class PiiConfig:
             raise UserError(f"unknown PII config key(s): {', '.join(unknown)}")
         values: dict[str, Any] = {}
         for key, value in data.items():
+            if value is None and key not in ("entities", "model"):
+                continue  # null means "not given": keep the base value
             if key == "recognizers":
                 value = tuple(RecognizerSpec.from_mapping(v) for v in (value or ()))
             elif key == "quasi_identifiers":
