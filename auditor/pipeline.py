@@ -359,3 +359,105 @@ def generate(out: str | Path, *, num_records: int, config: SampleConfig | None =
     path = data_io.write_records(frame["text"].tolist() if text else frame, run.synthetic(text))
     write_json(run.generation, stats)
     return GenerateOutcome(run=run, path=path, stats=stats)
+
+
+# ---------------------------------------------------------------------------- report
+
+@dataclass
+class ReportOutcome:
+    record: dict
+    paths: dict[str, Path]
+
+    @property
+    def verdict(self) -> str:
+        return self.record["verdict"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.verdict == "fail" else 0
+
+
+def report(out: str | Path, *, policy: str | None = None) -> ReportOutcome:
+    """Build report.json/html/md from the run's files, with a verdict when a policy is given."""
+    from auditor.policies import load_policy
+    from reports.build import build_report
+    from reports.errors import ReportInputError
+    from reports.write import write_report
+
+    pol = load_policy(policy) if policy is not None else None
+    try:
+        record = build_report(out, policy=pol)
+    except ReportInputError as exc:
+        raise UserError(str(exc)) from None
+    return ReportOutcome(record=record, paths=write_report(out, record))
+
+
+# ---------------------------------------------------------------------------- everything
+
+@dataclass
+class RunOutcome:
+    run: RunDir
+    privacy: dict
+    generation: dict
+    report: ReportOutcome
+    timings: dict[str, float]
+
+    @property
+    def exit_code(self) -> int:
+        return self.report.exit_code
+
+    def summary(self) -> str:
+        """What a user reads at the end of `auditor run` / `auditor demo`."""
+        from reports.summary import headline
+
+        p, r = self.privacy, self.run.root
+        dp = (f"DP: epsilon = {p['epsilon']:.2f}, delta = {p['delta']:.1e}" if p["dp"]
+              else "NO DP GUARANTEE (trained with --no-dp)")
+        lines = [
+            f"run directory   {r}",
+            f"  model         {self.run.model}  ({dp})",
+            f"  synthetic     {self.run.existing_synthetic()}  ({self.generation['released']} rows, "
+            f"validity {self.generation['validity']:.1%})",
+            f"  audits        {self.run.audit}/",
+            f"  report        {self.report.paths['html']}",
+            f"                {self.report.paths['md']}",
+            f"                {self.report.paths['json']}",
+        ]
+        lines.append("")
+        lines += [f"{h.label:<16}{h.value}  {h.detail}".rstrip() for h in headline(self.report.record)]
+        lines.append("time            " + ", ".join(f"{k} {v:.0f} s" for k, v in self.timings.items()))
+        lines.append(f"verdict         {self.report.verdict.upper()}")
+        return "\n".join(lines)
+
+
+def run_all(data, out: Path, *, config: RunConfig, num_records: int | None = None,
+            sample: SampleConfig | None = None, scrub_pii: str | None = None, policy: str | None = None,
+            pii_ner: bool = True, force: bool = False, quiet: bool = False) -> RunOutcome:
+    """train -> generate -> audit -> report into ``out``."""
+    from auditor.audits import AuditConfig, audit_run
+    from auditor.commands._options import count_progress, train_progress
+
+    if policy is not None:
+        from auditor.policies import load_policy
+
+        load_policy(policy)  # a bad policy is bad input: fail before training
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    with train_progress(quiet) as progress:
+        trained = train(data, out, config=config, force=force, progress=progress)
+    timings["train"] = time.perf_counter() - t
+    t = time.perf_counter()
+    n = num_records or read_json(trained.run.run_json)["n_records"]
+    with count_progress(quiet, "generate") as progress:
+        gen = generate(out, num_records=n, config=sample, scrub_pii=scrub_pii, progress=progress,
+                       device=config.train.device)
+    timings["generate"] = time.perf_counter() - t
+    t = time.perf_counter()
+    stage = None if quiet else (lambda s: print(f"audit: {s}", flush=True))
+    audit_run(out, config=AuditConfig(pii_ner=pii_ner, seed=config.train.seed or 0), device=config.train.device,
+              stage=stage)
+    timings["audit"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rep = report(out, policy=policy)
+    timings["report"] = time.perf_counter() - t
+    return RunOutcome(run=trained.run, privacy=trained.privacy, generation=gen.stats, report=rep, timings=timings)

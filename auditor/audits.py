@@ -1,0 +1,275 @@
+"""The audit stage: each audit reads the run dir and writes ``audit/<name>.json``.
+
+Model audits (exposure, mia, dp_audit) need ``model/``; model-free audits
+(distance, pii, quality) need only synthetic, train and holdout records, so they
+also run on files produced by any other generator (``audit_files``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from auditor import data as data_io
+from auditor.errors import UserError
+from auditor.rundir import RunDir, read_json, write_json
+from auditor.schema import Schema
+
+log = logging.getLogger(__name__)
+
+MODEL_AUDITS = ("exposure", "mia", "dp_audit")
+DATA_AUDITS = ("distance", "pii", "quality")
+ALL_AUDITS = MODEL_AUDITS + DATA_AUDITS
+Stage = Callable[[str], None]
+
+
+@dataclass
+class AuditConfig:
+    """Settings of the audit stage.
+
+    Attributes:
+        audits: which audits to run (default all that the run's files allow).
+        max_members: member / non-member records scored by the MIA (each side).
+        reference_epochs: epochs of the MIA reference model (non-DP, same preset,
+            trained on half of the holdout: a disjoint population split).
+        reference: train a reference model for the calibrated-loss signal.
+        quasi_identifiers: columns an attacker may know (distance attribute
+            inference); default: columns with a DATE_TIME or LOCATION hint and
+            numeric columns without a PII hint.
+        secret_column: the attribute to infer; default the first categorical column.
+        tstr_target: the TSTR target; default the first categorical column.
+        pii_ner: use an NER model for PII if one is installed.
+    """
+
+    audits: tuple[str, ...] = ALL_AUDITS
+    max_members: int = 500
+    reference_epochs: float | None = None
+    reference: bool = True
+    quasi_identifiers: tuple[str, ...] | None = None
+    secret_column: str | None = None
+    tstr_target: str | None = None
+    pii_ner: bool = True
+    pii_threshold: float = 0.4
+    seed: int = 0
+
+
+def column_kinds(schema: Schema) -> dict[str, str]:
+    """Schema kinds as the model-free audits know them (patterns are compared as text)."""
+    return {c.name: ("text" if c.kind == "pattern" else c.kind) for c in schema.columns}
+
+
+def default_quasi_identifiers(schema: Schema) -> list[str]:
+    return [c.name for c in schema.columns
+            if c.pii in ("DATE_TIME", "LOCATION", "ZIP") or (c.kind == "numeric" and c.pii is None)]
+
+
+def default_target(schema: Schema) -> str | None:
+    for c in schema.columns:
+        if c.kind == "categorical" and c.pii is None:
+            return c.name
+    return None
+
+
+def _write(run: RunDir, name: str, result: dict) -> Path:
+    return write_json(run.audit / f"{name}.json", result)
+
+
+# ---------------------------------------------------------------------------- model-free
+
+def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema,
+                    config: AuditConfig, salt: str, out: RunDir, validity: float | None,
+                    stage: Stage | None = None) -> dict[str, Path]:
+    from attacks.distance import DistanceConfig
+    from attacks.distance import run as distance_run
+    from auditor.pii import run as pii_run
+    from auditor.quality import run as quality_run
+
+    kinds = column_kinds(schema)
+    written = {}
+    if "distance" in config.audits and len(holdout):
+        _stage(stage, "distance")
+        qi = list(config.quasi_identifiers or default_quasi_identifiers(schema))
+        secret = config.secret_column or default_target(schema)
+        fmts = {c.name: c.format for c in schema.columns if c.kind == "datetime"}
+        written["distance"] = _write(out, "distance", distance_run(
+            synthetic=synthetic[list(kinds)], train=train[list(kinds)], holdout=holdout[list(kinds)],
+            column_kinds=kinds, quasi_identifiers=[q for q in qi if q != secret] or None,
+            secret_column=secret, config=DistanceConfig(datetime_formats=fmts, seed=config.seed)))
+    if "pii" in config.audits:
+        _stage(stage, "pii")
+        if schema.text:
+            s, t, h = (synthetic["text"].tolist(), train["text"].tolist(), holdout["text"].tolist())
+        else:
+            s, t, h = synthetic, train, holdout
+        written["pii"] = _write(out, "pii", pii_run(
+            synthetic=s, train=t, holdout=h if len(holdout) else None,
+            config={"ner": config.pii_ner, "score_threshold": config.pii_threshold}, salt=salt))
+    if "quality" in config.audits:
+        _stage(stage, "quality")
+        target = config.tstr_target or default_target(schema)
+        result = quality_run(synthetic=synthetic[list(kinds)], train=train[list(kinds)],
+                             holdout=holdout[list(kinds)], column_kinds=kinds, target=target,
+                             config={"seed": config.seed})
+        result["validity"] = validity
+        written["quality"] = _write(out, "quality", result)
+    return written
+
+
+def _stage(stage: Stage | None, name: str) -> None:
+    log.info("audit: %s", name)
+    if stage is not None:
+        stage(name)
+
+
+# ---------------------------------------------------------------------------- model audits
+
+def _reference_scorer(run: RunDir, codec, ref_records: Sequence, config: AuditConfig, device: str):
+    """A non-DP model of the same preset trained on a disjoint population split."""
+    from auditor.scoring import ModelScorer
+    from auditor.train import TrainConfig, fit
+
+    saved = read_json(run.run_json)["config"]["train"]
+    n = len(ref_records)
+    batch = max(2, min(int(saved["batch_size"]), n // 4))
+    cfg = TrainConfig(model=saved["model"], dp=False, epsilon=None, epochs=config.reference_epochs or saved["epochs"],
+                      batch_size=batch, physical_batch_size=saved["physical_batch_size"], lr=saved["lr"],
+                      seed=config.seed + 17, device=device)
+    seqs = [codec.encode(r) for r in ref_records]
+    result = fit(seqs, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id, config=cfg,
+                 delta=0.0)
+    return ModelScorer(result.model, codec)
+
+
+def run_model_audits(run: RunDir, *, config: AuditConfig, train: pd.DataFrame, holdout: pd.DataFrame,
+                     device: str = "auto", stage: Stage | None = None) -> dict[str, Path]:
+    from attacks.audit import run as dp_audit_run
+    from attacks.mia import MiaConfig, report as mia_report, score_membership
+    from auditor.pipeline import load_codec, load_trained_model, records_of
+    from auditor.scoring import ModelScorer
+    from canaries.audit import ExposureInputs
+    from canaries.audit import run as exposure_run
+    from canaries.config import CanaryConfig
+    from canaries.manifest import Manifest
+    from canaries.prompts import secret_logprobs
+
+    codec = load_codec(run)
+    scorer = ModelScorer(load_trained_model(run, device), codec)
+    privacy = read_json(run.privacy)
+    manifest = Manifest.load(run.canaries) if run.canaries.exists() else None
+    written: dict[str, Path] = {}
+    if manifest is not None and "exposure" in config.audits:
+        _stage(stage, "exposure")
+        gen = read_json(run.generation) if run.generation.exists() else {}
+        scrub = ({"scrubbed_rows": gen.get("scrubbed_canary_rows", 0), "occurrences": gen["canary_occurrences"]}
+                 if "canary_occurrences" in gen else None)
+        ccfg = CanaryConfig.from_dict(manifest.config)
+        written["exposure"] = _write(run, "exposure", exposure_run(
+            ExposureInputs(scorer=scorer, manifest=manifest, scrub=scrub, rng=np.random.default_rng(config.seed)),
+            ccfg))
+    if not ({"mia", "dp_audit"} & set(config.audits)):
+        return written
+    _stage(stage, "mia")
+    rng = np.random.default_rng(config.seed)
+    schema = codec.schema
+    hold = records_of(holdout, schema)
+    order = rng.permutation(len(hold))
+    half = len(hold) // 2
+    ref_part = [hold[i] for i in order[:half]] if config.reference else []
+    nonmembers = [hold[i] for i in order[half:]] if config.reference else hold
+    members_all = records_of(train, schema)
+    k = min(config.max_members, len(members_all), max(len(nonmembers), 1) * 2)
+    members = [members_all[i] for i in rng.choice(len(members_all), size=k, replace=False)]
+    nonmembers = nonmembers[: config.max_members]
+    reference = None
+    if config.reference and len(ref_part) >= 8:
+        _stage(stage, "mia reference model")
+        reference = _reference_scorer(run, codec, ref_part, config, device)
+    canaries_in = canaries_out = None
+    if manifest is not None:
+        canaries_in = [c.record for c in manifest.group("schedule")]
+        canaries_out = [c.record for c in manifest.group("twin")]
+    mcfg = MiaConfig(signals=tuple(s for s in MiaConfig().signals if reference is not None or s != "reference"),
+                     seed=config.seed)
+    scores = score_membership(scorer=scorer, members=members, nonmembers=nonmembers, canaries_in=canaries_in,
+                              canaries_out=canaries_out, reference_scorer=reference, config=mcfg)
+    mia = mia_report(scores, config=mcfg)
+    if "mia" in config.audits:
+        written["mia"] = _write(run, "mia", mia)
+    if "dp_audit" in config.audits:
+        _stage(stage, "dp_audit")
+        audit_group = manifest.group("audit") if manifest is not None else []
+        canary_scores = secret_logprobs(scorer, audit_group) if audit_group else None
+        claimed = privacy["epsilon"] if privacy["dp"] else None
+        result = dp_audit_run(member_scores=scores.members, nonmember_scores=scores.nonmembers,
+                              canary_scores=canary_scores,
+                              canary_inclusion=[c.coin for c in audit_group] if audit_group else None,
+                              claimed_epsilon=claimed, delta=privacy["delta"] or 0.0)
+        written["dp_audit"] = _write(run, "dp_audit", result)
+    return written
+
+
+# ---------------------------------------------------------------------------- entry points
+
+def audit_run(out: str | Path, *, config: AuditConfig | None = None, device: str = "auto",
+              stage: Stage | None = None) -> dict[str, Path]:
+    """All audits of a finished run (train + generate done)."""
+    from auditor.pipeline import load_codec, load_frames
+
+    cfg = config or AuditConfig()
+    unknown = set(cfg.audits) - set(ALL_AUDITS)
+    if unknown:
+        raise UserError(f"unknown audit(s): {', '.join(sorted(unknown))} (expected {', '.join(ALL_AUDITS)})")
+    run = RunDir(Path(out))
+    run.require_trained()
+    synth_path = run.existing_synthetic()
+    train, holdout, is_text = load_frames(run)
+    schema = load_codec(run).schema
+    synthetic = data_io.load_records(synth_path).frame
+    validity = read_json(run.generation).get("validity") if run.generation.exists() else None
+    t0 = time.perf_counter()
+    written = run_model_audits(run, config=cfg, train=train, holdout=holdout, device=device, stage=stage)
+    written |= run_data_audits(synthetic=synthetic, train=train, holdout=holdout, schema=schema, config=cfg,
+                               salt=run.salt(), out=run, validity=validity, stage=stage)
+    log.info("audits done in %.1f s", time.perf_counter() - t0)
+    return written
+
+
+def audit_files(*, synthetic: str | Path, train: str | Path, holdout: str | Path | None, out: str | Path,
+                schema: str | Path | None = None, config: AuditConfig | None = None, force: bool = False,
+                stage: Stage | None = None) -> dict[str, Path]:
+    """Model-free audits (distance, PII, quality) of any generator's output files."""
+    from auditor.pipeline import resolve_schema, versions
+    from auditor.rundir import write_json as wj
+
+    cfg = config or AuditConfig()
+    syn = data_io.load_records(synthetic)
+    tr = data_io.load_records(train)
+    ho = data_io.load_records(holdout) if holdout else None
+    schema_obj, outside = resolve_schema(tr, str(schema) if schema else None)
+    for name, ds in (("synthetic", syn), ("holdout", ho)):
+        if ds is not None:
+            missing = [c for c in schema_obj.names if c not in ds.frame.columns]
+            if missing:
+                raise UserError(f"{ds.name}: missing columns {', '.join(missing)} of the training data")
+    run = RunDir(Path(out))
+    if run.root.exists() and any(run.root.iterdir()):
+        if not force:
+            raise UserError(f"{run.root} already holds files; pass --force to overwrite")
+        if not run.run_json.exists():
+            raise UserError(f"{run.root} is not a run directory; refusing to clear it even with --force")
+        run.clear_stage(run.audit, *(run.root / f"report.{x}" for x in ("json", "html", "md")))
+    run.root.mkdir(parents=True, exist_ok=True)
+    wj(run.run_json, {"config": {"mode": "model-free", "synthetic": str(synthetic), "train": str(train),
+                                 "holdout": str(holdout) if holdout else None},
+                      "seeds": {"audit": cfg.seed}, "versions": versions(),
+                      "data_hash": data_io.data_hash(tr.frame), "synthetic_hash": data_io.data_hash(syn.frame),
+                      "outside_guarantee": outside, "model_free": True})
+    empty = pd.DataFrame(columns=tr.frame.columns)
+    return run_data_audits(synthetic=syn.frame, train=tr.frame, holdout=ho.frame if ho else empty,
+                           schema=schema_obj, config=cfg, salt=run.salt(), out=run, validity=None, stage=stage)

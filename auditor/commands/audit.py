@@ -1,0 +1,50 @@
+"""`auditor audit RUN` (all audits of a run) or `auditor audit --synthetic S --train T --out DIR` (model-free)."""
+
+from __future__ import annotations
+
+import click
+
+from auditor.audits import ALL_AUDITS, AuditConfig, audit_files, audit_run
+from auditor.errors import UserError
+from auditor.pipeline import report
+
+
+@click.command("audit")
+@click.argument("run", required=False, type=click.Path(file_okay=False))
+@click.option("--only", default=None, help=f"Comma-separated subset of: {', '.join(ALL_AUDITS)}.")
+@click.option("--synthetic", type=click.Path(dir_okay=False), help="Model-free mode: synthetic data from any generator.")
+@click.option("--train", "train_file", type=click.Path(dir_okay=False), help="Model-free mode: the real training data.")
+@click.option("--holdout", type=click.Path(dir_okay=False), help="Model-free mode: real records not used for training.")
+@click.option("--schema", type=click.Path(dir_okay=False), help="Model-free mode: declared schema YAML.")
+@click.option("--out", type=click.Path(file_okay=False), help="Model-free mode: the output directory.")
+@click.option("--policy", default=None, help="Gate the report on a policy: internal, external or a YAML file.")
+@click.option("--no-ner", is_flag=True, help="PII scan with pattern recognizers only.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--force", is_flag=True, help="Model-free mode: overwrite --out.")
+@click.option("--quiet", "-q", is_flag=True)
+def command(run, only, synthetic, train_file, holdout, schema, out, policy, no_ner, device, force, quiet):
+    """Run the audits and write the report.
+
+    With RUN: every audit of a trained run (canary exposure, membership inference,
+    DP audit, distance, PII, quality). With --synthetic/--train/--out: the audits
+    that need no model, on files produced by any tool.
+    """
+    audits = tuple(a.strip() for a in only.split(",")) if only else ALL_AUDITS
+    cfg = AuditConfig(audits=audits, pii_ner=not no_ner)
+    say = (lambda s: None) if quiet else (lambda s: click.echo(f"audit: {s}", err=True))
+    model_free = synthetic or train_file or out
+    if model_free:
+        if run or not (synthetic and train_file and out):
+            raise UserError("model-free mode needs --synthetic, --train and --out (and no RUN)")
+        audit_files(synthetic=synthetic, train=train_file, holdout=holdout, out=out, schema=schema, config=cfg,
+                    force=force, stage=say)
+        target = out
+    else:
+        if not run:
+            raise UserError("give a RUN directory, or --synthetic/--train/--out for model-free audits")
+        audit_run(run, config=cfg, device=device, stage=say)
+        target = run
+    outcome = report(target, policy=policy)
+    if not quiet:
+        click.echo(f"report: {outcome.paths['html']} (verdict: {outcome.verdict})")
+    return outcome.exit_code
