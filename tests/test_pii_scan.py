@@ -109,6 +109,16 @@ def test_unsupported_entities_are_reported_or_refused(blank_config):
         get_engine(pii.config.dataclasses.replace(blank_config, entities=("NOPE",)))
 
 
+def test_no_installed_pipeline_falls_back_to_blank(monkeypatch, caplog):
+    from auditor.pii import engine as engine_module
+
+    monkeypatch.setitem(engine_module.PREFERRED_PIPELINES, "en", ("en_core_web_not_installed",))
+    with caplog.at_level(logging.WARNING, logger="auditor.pii"):
+        nlp, info = engine_module.load_pipeline(model=None, ner=True, language="en")
+    assert nlp.pipe_names == [] and info.source == "blank" and not info.ner
+    assert "pattern recognizers only" in caplog.text
+
+
 def test_missing_model_is_a_user_error_not_a_download():
     with pytest.raises(pii.config.UserError, match="no download"):
         get_engine(load_config({"model": "en_core_web_nonexistent"}))
