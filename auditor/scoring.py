@@ -16,7 +16,8 @@ needs for a whole secret space (Carlini et al., "The Secret Sharer", 2019):
 1. the prefix runs once; its KV cache is shared by every candidate;
 2. the candidates are sorted into a trie, level by level (numpy), so each
    distinct partial continuation is one node;
-3. the trie is expanded depth-first in batches of ``batch_size`` nodes: a node's
+3. the trie is expanded depth-first in batches of at most ``batch_size`` nodes
+   (fewer when the KV caches held would pass ``max_cache_bytes``): a node's
    children feed their one new token with the parent's KV cache gathered
    along the batch axis, and each candidate's log-probability is the sum of
    its edge log-probabilities.
@@ -86,14 +87,20 @@ class ModelScorer:
         codec: the codec it was trained with (``auditor.codec.RowCodec``).
         device: where to run; default the model's device.
         batch_size: sequences (``token_stats``) or trie nodes
-            (``continuation_logprobs``) per forward pass. Memory per pass is about
-            ``batch_size * (prefix + depth) * layers * 2 * hidden * 4`` bytes.
+            (``continuation_logprobs``) per forward pass.
+        max_cache_bytes: bound on the KV caches the depth-first trie expansion holds
+            at once (one batch per depth, each row ``(prefix + depth) * layers * 2 *
+            hidden`` floats); the node batch shrinks below ``batch_size`` to stay
+            under it.
     """
 
     def __init__(self, model: torch.nn.Module, codec: Any, *, device: str | torch.device | None = None,
-                 batch_size: int = 512):
+                 batch_size: int = 512, max_cache_bytes: int = 2**31):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        if max_cache_bytes < 1:
+            raise ValueError(f"max_cache_bytes must be >= 1, got {max_cache_bytes!r}")
+        self.max_cache_bytes = max_cache_bytes
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model = model.to(self.device).eval()
         self.codec = codec
@@ -224,8 +231,11 @@ class ModelScorer:
         states = torch.tensor([state0 if state0 is not None else 0], dtype=torch.long, device=self.device)
         lp = self._logprobs(logits[:, -1], states if state0 is not None else None)
         tokens = torch.as_tensor(sorted_ids, device=self.device)
+        prefix_bytes = sum(x.numel() * x.element_size() for layer in cache.layers for x in (layer.keys, layer.values))
+        row_bytes = prefix_bytes * (len(prefix) + width) / len(prefix)
+        batch = max(1, min(self.batch_size, int(self.max_cache_bytes // (row_bytes * width))))
         self._add_edges(scores, levels[0], 0, 1, lp, tokens, depth=0)
-        self._expand(scores, levels, tokens, depth=0, lo=0, hi=1, cache=cache, states=states)
+        self._expand(scores, levels, tokens, batch=batch, depth=0, lo=0, hi=1, cache=cache, states=states)
         total[order] = scores
         return total
 
@@ -238,14 +248,14 @@ class ModelScorer:
         edge = lp[local, tokens[rows, depth]]
         scores[rows] += edge.cpu().numpy()
 
-    def _expand(self, scores, levels, tokens, *, depth, lo, hi, cache, states) -> None:
+    def _expand(self, scores, levels, tokens, *, batch, depth, lo, hi, cache, states) -> None:
         """Score the children of nodes ``[lo, hi)`` at ``depth`` (whose KV ``cache`` is given), depth-first."""
         if depth + 1 >= len(levels):
             return
         child = levels[depth + 1]
         c_lo, c_hi = np.searchsorted(child.parent, [lo, hi])
-        for s in range(int(c_lo), int(c_hi), self.batch_size):
-            t = min(s + self.batch_size, int(c_hi))
+        for s in range(int(c_lo), int(c_hi), batch):
+            t = min(s + batch, int(c_hi))
             parent = torch.as_tensor(child.parent[s:t] - lo, device=self.device)
             tok = torch.as_tensor(child.token[s:t], device=self.device)
             logits, sub = self._forward(tok[:, None], self._select(cache, parent))
@@ -258,7 +268,8 @@ class ModelScorer:
                 sub_states = states[parent]
                 lp = self._logprobs(logits[:, -1], None)
             self._add_edges(scores, child, s, t, lp, tokens, depth=depth + 1)
-            self._expand(scores, levels, tokens, depth=depth + 1, lo=s, hi=t, cache=sub, states=sub_states.clamp(min=0))
+            self._expand(scores, levels, tokens, batch=batch, depth=depth + 1, lo=s, hi=t, cache=sub,
+                         states=sub_states.clamp(min=0))
 
     @torch.no_grad()
     def complete(self, prefix: Sequence[int], *, field: str | None, beam_width: int = 1,

@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--digits", type=int, default=4, help="candidate space of the naive comparison: 10^digits")
     ap.add_argument("--enumerate-digits", type=int, default=6, help="exact enumeration of 10^d; 0 to skip")
     ap.add_argument("--batch-size", type=int, default=512)
+    ap.add_argument("--cache-gib", type=float, default=2.0, help="ModelScorer max_cache_bytes, in GiB")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = ap.parse_args()
@@ -71,11 +72,12 @@ def main() -> None:
         row = dict(next(csv.DictReader(fh)))
     row["note"] = "Mary Smith PIN 000000"  # fake canary row: the demo table is fake data
     model = build_model(args.preset, codec.vocab_size, seed=0)
-    scorer = ModelScorer(model, codec, device=device, batch_size=args.batch_size)
+    scorer = ModelScorer(model, codec, device=device, batch_size=args.batch_size,
+                         max_cache_bytes=int(args.cache_gib * 2**30))
     prefix = scorer.encode_prefix(row, "note") + scorer.encode_value("note", "Mary Smith PIN ")
     print(f"device {device} ({torch.get_num_threads()} CPU threads), preset {args.preset} "
           f"({parameter_count(model) / 1e6:.2f}M parameters), prefix {len(prefix)} tokens, "
-          f"batch {args.batch_size}")
+          f"batch {args.batch_size}, KV cache bound {args.cache_gib} GiB")
 
     k = args.digits
     candidates = [scorer.encode_value("note", f"{i:0{k}d}") for i in range(10**k)]

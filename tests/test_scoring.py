@@ -58,6 +58,8 @@ def test_ragged_duplicate_and_empty_continuations_match_naive(scorer):
     fast = scorer.continuation_logprobs(prefix, conts)
     np.testing.assert_allclose(fast, naive(scorer, prefix, conts), atol=1e-4)
     assert fast[0] == fast[3] and fast[6] == 0.0
+    one_node_at_a_time = ModelScorer(scorer.model, scorer.codec, max_cache_bytes=1)
+    np.testing.assert_allclose(one_node_at_a_time.continuation_logprobs(prefix, conts), fast, atol=1e-5)
 
 
 def test_tokens_outside_the_grammar_score_minus_infinity(scorer):
