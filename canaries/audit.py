@@ -84,9 +84,8 @@ def _canary_exposure(space: _Space, secret_score: float, reference: np.ndarray,
     if space.method == "exact":
         exp = exposure_exact({0: [secret_score]}, reference)[0][0]
         return {"exposure": exp, "method": "exact", "exposure_interpolation": None, "exposure_extrapolation": None}
-    finite = reference[np.isfinite(reference)]
-    interp = exposure_interpolation({0: [secret_score]}, finite)[0][0]
-    extrap = min(exposure_extrapolation({0: [secret_score]}, finite)[0][0], max_possible)
+    interp = exposure_interpolation({0: [secret_score]}, reference)[0][0]
+    extrap = min(exposure_extrapolation({0: [secret_score]}, reference)[0][0], max_possible)
     chosen = extrap if config.sampled_method == "extrapolation" else interp
     return {"exposure": chosen, "method": config.sampled_method,
             "exposure_interpolation": interp, "exposure_extrapolation": extrap}

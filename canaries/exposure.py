@@ -4,6 +4,8 @@ Pure functions, same conventions as TensorFlow Privacy's ``secret_sharer``:
 a *score* is a log-perplexity ``-log p(secret | prefix)`` (lower = more likely;
 any strictly decreasing function of the likelihood gives the same ranks), ranks
 count ties against the secret (pessimistic for privacy), logarithms are base 2.
+A score of ``+inf`` is a candidate the model can never produce (probability 0
+under its grammar): it ranks after every secret and still counts in ``N``.
 
 ``secret_scores`` maps a key (usually the repetition count) to a list of
 scores; every function returns a dict with the same keys, each a list in the
@@ -23,8 +25,8 @@ def _references(reference_scores: Sequence[float]) -> np.ndarray:
     ref = np.asarray(reference_scores, dtype=float)
     if ref.ndim != 1 or ref.size == 0:
         raise ValueError("reference_scores must be a non-empty 1-d list of scores")
-    if not np.all(np.isfinite(ref)):
-        raise ValueError("reference_scores contains NaN or infinite scores")
+    if np.any(np.isnan(ref)) or np.any(ref == -np.inf):
+        raise ValueError("reference_scores contains NaN or -inf scores")
     return np.sort(ref)
 
 
@@ -80,11 +82,13 @@ def exposure_extrapolation(
     ``exposure = -log2 CDF(score(secret))`` with the CDF of
     ``scipy.stats.skewnorm`` fitted to the references by maximum likelihood.
     The tail is evaluated with ``logcdf``, so exposures far beyond the sample
-    size stay finite. Needs at least 3 distinct reference scores.
+    size stay finite. The fit uses the finite references and needs at least 3
+    distinct ones.
     """
     ref = _references(reference_scores)
+    ref = ref[np.isfinite(ref)]
     if np.unique(ref).size < 3:
-        raise ValueError("reference_scores needs at least 3 distinct scores to fit a skew-normal")
+        raise ValueError("reference_scores needs at least 3 distinct finite scores to fit a skew-normal")
     a, loc, scale = stats.skewnorm.fit(ref)
     out = {}
     for key, scores in secret_scores.items():

@@ -47,8 +47,16 @@ def test_bad_references_are_named():
         exposure_interpolation({1: [1.0]}, [])
     with pytest.raises(ValueError, match="NaN"):
         exposure_interpolation({1: [1.0]}, [1.0, float("nan")])
-    with pytest.raises(ValueError, match="3 distinct"):
-        exposure_extrapolation({1: [1.0]}, [1.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="-inf"):
+        exposure_exact({1: [1.0]}, [1.0, -math.inf])
+    with pytest.raises(ValueError, match="3 distinct finite"):
+        exposure_extrapolation({1: [1.0]}, [1.0, 1.0, 2.0, math.inf])
+
+
+def test_impossible_candidates_rank_last_and_count():
+    # +inf: probability 0 under the grammar. N = 4, rank of 2.0 = 2.
+    assert exposure_exact({1: [2.0]}, [1.0, 2.0, math.inf, math.inf])[1] == pytest.approx([1.0])
+    assert exposure_interpolation({1: [0.5]}, [1.0, math.inf, math.inf, math.inf])[1] == [2.0]
 
 
 def test_extrapolation_matches_normal_tail_for_normal_references():

@@ -115,3 +115,19 @@ def test_truncated_canaries_are_refused_before_training():
     codec = RowCodec(schema)
     with pytest.raises(ValueError, match="canary c0001 .* does not encode as prefix \\+ secret"):
         plant([{"note": "x"}], schema, config=CONFIG, rng=np.random.default_rng(0), encoder=codec)
+
+
+def test_text_records_score_and_complete():
+    schema = Schema(columns=[Column(name="text", kind="text", max_tokens=24)], text=True)
+    codec = RowCodec(schema)
+    config = CanaryConfig(format="digits:4", repetitions=(1,), per_repetition=2, twins=1, audit_canaries=0)
+    planted, manifest = plant(["a plain note", "another one"], schema, config=config,
+                              rng=np.random.default_rng(3), encoder=codec)
+    scorer = ModelScorer(build_model("tiny", codec.vocab_size, seed=2), codec)
+    canary = manifest.group("schedule")[0]
+    assert isinstance(canary.record, str) and canary.field is None
+    prefix, secret = canary_prompt(scorer, canary)
+    assert prefix == codec.encode(canary.record)[:len(prefix)] and len(secret) == 4
+    (value, score), = scorer.complete(prefix, field=None, beam_width=1, max_new_tokens=4)
+    assert isinstance(value, str) and score < 0
+    assert secret_logprobs(scorer, [canary])[0] < 0
