@@ -46,6 +46,16 @@ def _top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
 
 
+def _gumbel_argmax(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A sample of softmax(logits) per row by the Gumbel-max trick: argmax(logits + G), G ~ Gumbel(0, 1).
+
+    One uniform draw per logit from ``generator`` (on the CPU, so a seed gives the
+    same samples on any device); no sort and no host synchronisation.
+    """
+    u = torch.rand(logits.shape, generator=generator).clamp_(min=1e-20).to(logits.device)
+    return torch.argmax(logits - torch.log(-torch.log(u)), dim=-1)
+
+
 @torch.no_grad()
 def sample_sequences(
     model: torch.nn.Module,
@@ -53,6 +63,7 @@ def sample_sequences(
     *,
     n: int,
     bos_id: int,
+    pad_id: int = 0,
     max_length: int,
     config: SampleConfig,
     generator: torch.Generator,
@@ -65,25 +76,25 @@ def sample_sequences(
     model.eval()
     while len(out) < n:
         b = min(config.batch_size, n - len(out))
-        tokens = torch.full((b, 1), bos_id, dtype=torch.long, device=device)
+        tokens = torch.full((b, max_length), pad_id, dtype=torch.long, device=device)
+        tokens[:, 0] = bos_id
         state = torch.full((b,), g.start, dtype=torch.long, device=device)
         cache = None
-        step_input = tokens
-        for _ in range(max_length - 1):
-            res = model(input_ids=step_input, use_cache=True, **{cache_arg: cache})
+        length = max_length
+        for t in range(1, max_length):
+            res = model(input_ids=tokens[:, t - 1 : t], use_cache=True, **{cache_arg: cache})
             cache = res.cache if cache_arg == "cache" else res.past_key_values
             logits = res.logits[:, -1].float() / config.temperature
             logits = logits.masked_fill(~g.allowed[state], float("-inf"))
             logits = _top_p_filter(logits, config.top_p)
-            probs = torch.softmax(logits, dim=-1)
-            nxt = torch.multinomial(probs.cpu(), 1, generator=generator).to(device).squeeze(1)
+            nxt = _gumbel_argmax(logits, generator)
             state = g.next_state[state, nxt]
-            tokens = torch.cat([tokens, nxt[:, None]], dim=1)
-            step_input = nxt[:, None]
-            if bool((state == g.done).all()):
+            tokens[:, t] = nxt
+            # One host sync every 8 steps, to stop once every sequence is done.
+            if t % 8 == 0 and bool((state == g.done).all()):
+                length = t + 1
                 break
-        for row in tokens.tolist():
-            out.append(row)
+        out.extend(tokens[:, :length].tolist())
     return out
 
 
@@ -110,7 +121,7 @@ def generate_records(
     generated = invalid = 0
     while len(records) < n:
         want = min(config.batch_size, max(1, n - len(records)))
-        for seq in sample_sequences(model, codec.grammar, n=want, bos_id=codec.bos_id,
+        for seq in sample_sequences(model, codec.grammar, n=want, bos_id=codec.bos_id, pad_id=codec.pad_id,
                                     max_length=codec.max_length, config=config, generator=gen):
             generated += 1
             rec = codec.decode(seq)
