@@ -33,7 +33,7 @@ from canaries.formats import SecretFormat, make_format
 from canaries.manifest import Canary, Manifest
 from canaries.memorization import memorization_test
 from canaries.occurrences import Occurrences, ScrubResult, count_occurrences
-from canaries.prompts import canary_prompt
+from canaries.prompts import Prompt, candidate_ids, canary_prompt
 from canaries.scorer import Record, Scorer
 
 
@@ -62,20 +62,24 @@ class ExposureInputs:
 
 @dataclass
 class _Space:
-    """Reference candidates of one (format, field): the whole space or a sample."""
+    """Reference candidates of one format: the whole space or a sample, and their ids per slot."""
 
     fmt: SecretFormat
     method: str
-    ids: list[list[int]]
+    values: list[str]
+    ids: dict[tuple[str | None, str], list[list[int]]]
+
+    def ids_for(self, scorer: Scorer, canary: Canary, prompt: Prompt) -> list[list[int]]:
+        key = (canary.field, prompt.lead)
+        if key not in self.ids:
+            self.ids[key] = [candidate_ids(scorer, canary, prompt, v) for v in self.values]
+        return self.ids[key]
 
 
-def _space(scorer: Scorer, fmt: SecretFormat, field: str | None, config: CanaryConfig,
-           rng: np.random.Generator) -> _Space:
+def _space(fmt: SecretFormat, config: CanaryConfig, rng: np.random.Generator) -> _Space:
     if fmt.size <= config.exact_max_space:
-        values, method = fmt.enumerate(), "exact"
-    else:
-        values, method = (fmt.sample(rng) for _ in range(config.n_references)), "sampled"
-    return _Space(fmt=fmt, method=method, ids=[list(scorer.encode_value(field, v)) for v in values])
+        return _Space(fmt=fmt, method="exact", values=list(fmt.enumerate()), ids={})
+    return _Space(fmt=fmt, method="sampled", values=[fmt.sample(rng) for _ in range(config.n_references)], ids={})
 
 
 def _canary_exposure(space: _Space, secret_score: float, reference: np.ndarray,
@@ -91,13 +95,13 @@ def _canary_exposure(space: _Space, secret_score: float, reference: np.ndarray,
             "exposure_interpolation": interp, "exposure_extrapolation": extrap}
 
 
-def _extraction(scorer: Scorer, canary: Canary, prefix: list[int], secret_ids: list[int],
-                config: CanaryConfig) -> dict[str, Any]:
-    n = len(secret_ids)
-    greedy = scorer.complete(prefix, field=canary.field, beam_width=1, max_new_tokens=n)
-    beam = scorer.complete(prefix, field=canary.field, beam_width=config.beam_width, max_new_tokens=n)
-    rank = next((i + 1 for i, (value, _) in enumerate(beam) if value == canary.secret), None)
-    return {"greedy_extracted": bool(greedy) and greedy[0][0] == canary.secret, "beam_rank": rank}
+def _extraction(scorer: Scorer, canary: Canary, prompt: Prompt, config: CanaryConfig) -> dict[str, Any]:
+    n = len(prompt.secret)
+    target = prompt.lead + canary.secret
+    greedy = scorer.complete(prompt.prefix, field=canary.field, beam_width=1, max_new_tokens=n)
+    beam = scorer.complete(prompt.prefix, field=canary.field, beam_width=config.beam_width, max_new_tokens=n)
+    rank = next((i + 1 for i, (value, _) in enumerate(beam) if value == target), None)
+    return {"greedy_extracted": bool(greedy) and greedy[0][0] == target, "beam_rank": rank}
 
 
 def _occurrences(inputs: ExposureInputs, manifest: Manifest, config: CanaryConfig
@@ -125,24 +129,23 @@ def run(inputs: ExposureInputs, config: CanaryConfig) -> dict[str, Any]:
     audited = manifest.group("schedule") + manifest.group("twin")
     if not audited:
         raise ValueError("the manifest has no scheduled canaries to audit")
-    spaces: dict[tuple[str, str | None], _Space] = {}
+    spaces: dict[str, _Space] = {}
     rows: list[dict[str, Any]] = []
     for k, canary in enumerate(audited):
-        key = (canary.format, canary.field)
-        if key not in spaces:
-            spaces[key] = _space(scorer, make_format(canary.format), canary.field, config, rng)
-        space = spaces[key]
-        prefix, secret_ids = canary_prompt(scorer, canary)
+        if canary.format not in spaces:
+            spaces[canary.format] = _space(make_format(canary.format), config, rng)
+        space = spaces[canary.format]
+        prompt = canary_prompt(scorer, canary)
         # The secret is scored in the same call as its references, so in the exact
         # method its score is bit-identical to its own entry of the space.
-        logprobs = scorer.continuation_logprobs(prefix, space.ids + [secret_ids])
+        logprobs = scorer.continuation_logprobs(prompt.prefix, space.ids_for(scorer, canary, prompt) + [prompt.secret])
         scores = -np.asarray(logprobs, dtype=float)
         row = {"id": canary.id, "group": canary.group, "format": canary.format,
                "repetitions": canary.repetitions, "inserted": canary.inserted,
                "secret": redactor.redact(canary.secret)["masked"], "hash": redactor.hash(canary.secret),
                "log_perplexity": float(scores[-1]), "max_possible": space.fmt.log2_size}
         row.update(_canary_exposure(space, float(scores[-1]), scores[:-1], config))
-        row.update(_extraction(scorer, canary, prefix, secret_ids, config))
+        row.update(_extraction(scorer, canary, prompt, config))
         rows.append(row)
         if inputs.progress is not None:
             inputs.progress(k + 1, len(audited))
@@ -197,8 +200,8 @@ def run(inputs: ExposureInputs, config: CanaryConfig) -> dict[str, Any]:
             "twins_synthetic_full_occurrences": total("synthetic_full", twins),
             "scrubbed_rows": scrubbed,
         },
-        "methods": {spec: {"method": s.method, "n_references": len(s.ids), "log2_space": s.fmt.log2_size}
-                    for (spec, _), s in spaces.items()},
+        "methods": {spec: {"method": s.method, "n_references": len(s.values), "log2_space": s.fmt.log2_size}
+                    for spec, s in spaces.items()},
         "canaries": rows,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -10,37 +11,60 @@ from canaries.manifest import Canary
 from canaries.scorer import Scorer
 
 
-def canary_prefix(scorer: Scorer, canary: Canary) -> list[int]:
-    """Ids of the canary record up to the secret: the record before the designated
-    field, then the field's text before the secret (the template's context)."""
+@dataclass(frozen=True)
+class Prompt:
+    """A canary split at its secret.
+
+    Attributes:
+        prefix: ids of the record up to the secret.
+        secret: ids of ``lead + secret``.
+        lead: trailing whitespace of the context that the tokenizer glues onto the
+            secret's first token (byte-level BPE: ``" Mary"`` is one token); ``""``
+            when the context and the secret tokenize apart. Candidates are encoded
+            and completions compared with the same lead.
+    """
+
+    prefix: list[int]
+    secret: list[int]
+    lead: str
+
+
+def _prefix(scorer: Scorer, canary: Canary, context: str) -> list[int]:
     if canary.field is None:
-        return list(scorer.encode_prefix(canary.context, None))
+        return list(scorer.encode_prefix(context, None))
     prefix = list(scorer.encode_prefix(canary.record, canary.field))
-    if canary.context:
-        prefix += list(scorer.encode_value(canary.field, canary.context))
+    if context:
+        prefix += list(scorer.encode_value(canary.field, context))
     return prefix
 
 
-def canary_prompt(scorer: Scorer, canary: Canary) -> tuple[list[int], list[int]]:
-    """``(prefix_ids, secret_ids)`` of a canary.
+def candidate_ids(scorer: Scorer, canary: Canary, prompt: Prompt, value: str) -> list[int]:
+    """Ids of a candidate secret ``value`` in the canary's slot."""
+    return list(scorer.encode_value(canary.field, prompt.lead + value))
+
+
+def canary_prompt(scorer: Scorer, canary: Canary) -> Prompt:
+    """The canary's prefix and secret ids: the record must encode as prefix + secret.
 
     Raises:
-        ValueError: the record does not encode as prefix + secret, so the secret's
-            log-probability would not be the one the model was trained on: the value
-            was truncated by the column's ``max_tokens``, or the tokenizer merges a
-            token across the secret's boundary (e.g. a template ending in a space
-            before a word-like secret).
+        ValueError: no split works, so the secret's log-probability would not be
+            the one the model was trained on: the value was truncated by the
+            column's ``max_tokens``, or the tokenizer merges a token across the
+            secret's boundary in another way than a leading space.
     """
-    prefix = canary_prefix(scorer, canary)
-    secret = list(scorer.encode_value(canary.field, canary.secret))
     whole = list(scorer.encode(canary.record))
-    if not secret or whole[: len(prefix) + len(secret)] != prefix + secret:
-        raise ValueError(
-            f"canary {canary.id} (format {canary.format!r}, field {canary.field!r}): its record does not encode "
-            "as prefix + secret (truncated by max_tokens, or a token merges across the secret's boundary; "
-            "change canaries.template or canaries.format)"
-        )
-    return prefix, secret
+    stripped = canary.context.rstrip()
+    for lead in dict.fromkeys(("", canary.context[len(stripped):])):
+        context = canary.context[: len(canary.context) - len(lead)]
+        prefix = _prefix(scorer, canary, context)
+        secret = list(scorer.encode_value(canary.field, lead + canary.secret))
+        if secret and whole[: len(prefix) + len(secret)] == prefix + secret:
+            return Prompt(prefix=prefix, secret=secret, lead=lead)
+    raise ValueError(
+        f"canary {canary.id} (format {canary.format!r}, field {canary.field!r}): its record does not encode "
+        "as prefix + secret (truncated by max_tokens, or a token merges across the secret's boundary; "
+        "change canaries.template or canaries.format)"
+    )
 
 
 def secret_logprobs(scorer: Scorer, canaries: Sequence[Canary]) -> np.ndarray:
@@ -52,6 +76,6 @@ def secret_logprobs(scorer: Scorer, canaries: Sequence[Canary]) -> np.ndarray:
     """
     out = []
     for canary in canaries:
-        prefix, secret = canary_prompt(scorer, canary)
-        out.append(float(scorer.continuation_logprobs(prefix, [secret])[0]))
+        prompt = canary_prompt(scorer, canary)
+        out.append(float(scorer.continuation_logprobs(prompt.prefix, [prompt.secret])[0]))
     return np.asarray(out, dtype=float)

@@ -79,7 +79,7 @@ def test_exact_exposure_is_the_rank_in_the_space(setup, audited):
     _, _, manifest, scorer = setup
     out = audited
     canary = manifest.group("twin")[0]
-    prefix, secret_ids = canary_prompt(scorer, canary)
+    prefix = canary_prompt(scorer, canary).prefix
     space = scorer.continuation_logprobs(prefix, [scorer.encode_value("note", f"{i:04d}") for i in range(10**4)])
     rank = int((space >= space[int(canary.secret)]).sum())
     row = next(r for r in out["canaries"] if r["id"] == canary.id)
@@ -106,7 +106,8 @@ def test_audit_set_scores_for_the_one_run_audit(setup):
     audit = manifest.group("audit")
     scores = secret_logprobs(scorer, audit)
     assert scores.shape == (3,) and np.all(scores < 0)
-    prefix, secret = canary_prompt(scorer, audit[0])
+    prompt = canary_prompt(scorer, audit[0])
+    prefix, secret = prompt.prefix, prompt.secret
     assert scores[0] == pytest.approx(scorer.token_stats([prefix + secret])[0].logprob[-len(secret):].sum(), abs=1e-4)
 
 
@@ -126,8 +127,25 @@ def test_text_records_score_and_complete():
     scorer = ModelScorer(build_model("tiny", codec.vocab_size, seed=2), codec)
     canary = manifest.group("schedule")[0]
     assert isinstance(canary.record, str) and canary.field is None
-    prefix, secret = canary_prompt(scorer, canary)
-    assert prefix == codec.encode(canary.record)[:len(prefix)] and len(secret) == 4
+    prompt = canary_prompt(scorer, canary)
+    prefix, secret = prompt.prefix, prompt.secret
+    assert prefix == codec.encode(canary.record)[:len(prefix)] and len(secret) == 4 and prompt.lead == ""
     (value, score), = scorer.complete(prefix, field=None, beam_width=1, max_new_tokens=4)
     assert isinstance(value, str) and score < 0
     assert secret_logprobs(scorer, [canary])[0] < 0
+
+
+def test_word_secrets_after_a_space_carry_the_space():
+    # Byte-level BPE glues the space before a word onto it (" Mary"): the split moves it.
+    codec = RowCodec(SCHEMA)
+    config = CanaryConfig(format="name", repetitions=(1,), per_repetition=1, twins=1, audit_canaries=0,
+                          beam_width=2)
+    _, manifest = plant(REAL, SCHEMA, config=config, rng=np.random.default_rng(4), encoder=codec)
+    scorer = ModelScorer(build_model("tiny", codec.vocab_size, seed=2), codec)
+    canary = manifest.canaries[0]
+    prompt = canary_prompt(scorer, canary)
+    assert prompt.lead == " " and codec.decode_value("note", prompt.secret) == " " + canary.secret
+    small = CanaryConfig(format="name", repetitions=(1,), per_repetition=1, twins=1, audit_canaries=0,
+                         beam_width=2, exact_max_space=10, n_references=30)
+    out = run(ExposureInputs(scorer=scorer, manifest=manifest), small)
+    assert out["methods"]["name"]["method"] == "sampled" and len(out["canaries"]) == 2
