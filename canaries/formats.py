@@ -10,6 +10,7 @@ Formats are built from a spec string through a registry::
     digits:6          six random digits               |R| = 10^6
     ssn               SSN-like AAA-GG-SSSS            |R| = 898 * 99 * 9999
     card              Luhn-valid 16-digit card, 4...  |R| = 10^14
+    card:space        the same, grouped ``dddd dddd dddd dddd`` (``card:dash``: with ``-``)
     phone             US-like NXX-NXX-XXXX            |R| = 8^2 * 10^8
     email_local       first.lastNN (bundled names)    |R| = F * L * 100
     name              "First Last" (bundled names)    |R| = F * L
@@ -118,24 +119,29 @@ def luhn_valid(number: str) -> bool:
 
 
 class CardFormat(SecretFormat):
-    """16-digit card numbers ``4`` + 14 free digits + Luhn check digit; ``|R| = 10^14``."""
+    """16-digit card numbers ``4`` + 14 free digits + Luhn check digit; ``|R| = 10^14``.
 
-    spec = "card"
+    ``sep`` (if any) is put between groups of four digits.
+    """
 
-    def __init__(self):
-        self._payload = ProductFormat("card", [("4",)] + [DIGITS] * 14)
+    def __init__(self, spec: str = "card", sep: str = ""):
+        self.spec = spec
+        self.sep = sep
+        self._payload = ProductFormat(spec, [("4",)] + [DIGITS] * 14)
 
     @property
     def size(self) -> int:
         return self._payload.size
 
+    def _grouped(self, payload: str) -> str:
+        number = payload + luhn_check_digit(payload)
+        return self.sep.join(number[i:i + 4] for i in range(0, 16, 4))
+
     def at(self, index: int) -> str:
-        payload = self._payload.at(index)
-        return payload + luhn_check_digit(payload)
+        return self._grouped(self._payload.at(index))
 
     def sample(self, rng: np.random.Generator) -> str:
-        payload = self._payload.sample(rng)
-        return payload + luhn_check_digit(payload)
+        return self._grouped(self._payload.sample(rng))
 
 
 class CompositeFormat(SecretFormat):
@@ -235,10 +241,14 @@ def _phone(arg: str | None) -> SecretFormat:
     return ProductFormat("phone", [n, DIGITS, DIGITS, ("-",), n, DIGITS, DIGITS, ("-",)] + [DIGITS] * 4)
 
 
+_CARD_SEPARATORS = {None: "", "space": " ", "dash": "-"}
+
+
 @register_format("card")
 def _card(arg: str | None) -> SecretFormat:
-    _no_arg("card", arg)
-    return CardFormat()
+    if arg not in _CARD_SEPARATORS:
+        raise ValueError(f"format 'card' takes no argument, 'space' or 'dash' (got card:{arg})")
+    return CardFormat("card" if arg is None else f"card:{arg}", _CARD_SEPARATORS[arg])
 
 
 @register_format("name")

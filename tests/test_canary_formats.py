@@ -61,6 +61,11 @@ def test_card_numbers_are_luhn_valid_and_sized():
     rng = np.random.default_rng(1)
     for card in [fmt.sample(rng) for _ in range(50)] + [fmt.at(0), fmt.at(fmt.size - 1)]:
         assert len(card) == 16 and card.startswith("4") and luhn_valid(card)
+    spaced = make_format("card:space")
+    assert spaced.spec == "card:space" and spaced.size == 10**14
+    assert spaced.at(0) == "4000 0000 0000 0002" and make_format("card:dash").at(0) == "4000-0000-0000-0002"
+    with pytest.raises(ValueError, match="'space' or 'dash'"):
+        make_format("card:x")
 
 
 def test_composite_is_the_product_in_mixed_radix():
@@ -93,7 +98,7 @@ def test_sampling_is_uniform_over_digits():
 
 @pytest.mark.parametrize("spec,match", [
     ("", "non-empty"), ("nope", "unknown canary format 'nope'"), ("digits", "digits:6"),
-    ("digits:0", "digits:6"), ("ssn:3", "takes no argument"), ("pattern:", "needs a pattern"),
+    ("digits:0", "digits:6"), ("ssn:3", "takes no argument"), ("card:1", "card:1"), ("pattern:", "needs a pattern"),
 ])
 def test_bad_specs_are_named(spec, match):
     with pytest.raises(ValueError, match=match):
