@@ -155,6 +155,7 @@ def test_mean_reduction_scales_output_grads_by_batch(explicit):
         torch.testing.assert_close(sums[p], want, rtol=0, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")  # Opacus hooks on an id input
 def test_opacus_hooks_give_the_same_clipped_sum(explicit):
     _, norms = explicit
     bound = clipping_bound(norms)
@@ -208,6 +209,7 @@ def opacus_and_bookkeeping_steps(*, steps: int, seed: int):
     return opacus_model, bk_model, accountants
 
 
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")  # Opacus hooks on an id input
 def test_optimizer_step_and_accounting_match_opacus():
     opacus_model, bk_model, (opacus_acc, bk_acc) = opacus_and_bookkeeping_steps(steps=2, seed=3)
     for p, q in zip(opacus_model.parameters(), bk_model.parameters()):
