@@ -107,7 +107,10 @@ class ModelScorer:
         self.batch_size = batch_size
         grammar = getattr(codec, "grammar", None)
         self.grammar = grammar.to(self.device) if grammar is not None else None
-        params = inspect.signature(model.forward).parameters
+        # transformers >= 5.2x names the KV cache argument ``cache``, earlier 5.x
+        # ``past_key_values``; a PEFT wrapper forwards to its base model's.
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        params = inspect.signature(base.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     # ------------------------------------------------------------------ codec
@@ -218,7 +221,7 @@ class ModelScorer:
         else:
             for i, c in enumerate(continuations):
                 padded[i, :len(c)] = c
-        vocab = self.model.get_output_embeddings().out_features
+        vocab = self.model.config.vocab_size
         if padded.max() >= vocab:
             raise ValueError(f"a continuation holds token id {int(padded.max())} outside the vocabulary ({vocab})")
         order = np.lexsort(padded.T[::-1])
