@@ -35,6 +35,7 @@ def train_options(f):
         click.option("--canary-repetitions", default="1,2,4,8,16", show_default=True, help="Copies per scheduled canary."),
         click.option("--audit-canaries", type=int, default=100, show_default=True, help="Coin-flip canaries for the one-run DP audit."),
         click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda."),
+        click.option("--clipping", type=click.Choice(["auto", "bookkeeping", "opacus"]), default="auto", show_default=True, help="Per-sample clipping engine (epsilon does not depend on it)."),
         click.option("--checkpoint-every", type=int, default=25, show_default=True, help="Steps between checkpoints."),
     ]
     for opt in reversed(opts):
@@ -44,7 +45,7 @@ def train_options(f):
 
 def run_config(*, schema, model, epsilon, delta, noise_multiplier, max_grad_norm, epochs, batch_size,
                physical_batch_size, lr, seed, no_dp, holdout, domains, no_canaries, canary_repetitions,
-               audit_canaries, device, checkpoint_every, data_path=None) -> RunConfig:
+               audit_canaries, device, checkpoint_every, clipping, data_path=None) -> RunConfig:
     if no_dp and (epsilon is not None or noise_multiplier is not None):
         raise click.UsageError("--no-dp conflicts with --epsilon/--noise-multiplier")
     if epsilon is not None and noise_multiplier is not None:
@@ -61,7 +62,7 @@ def run_config(*, schema, model, epsilon, delta, noise_multiplier, max_grad_norm
         train=TrainConfig(model=model, dp=not no_dp, epsilon=epsilon, delta=delta,
                           noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm, epochs=epochs,
                           batch_size=batch_size, physical_batch_size=physical_batch_size, lr=lr, seed=seed,
-                          device=device, checkpoint_every=checkpoint_every),
+                          device=device, checkpoint_every=checkpoint_every, clipping=clipping),
         canaries=canaries,
     )
 
