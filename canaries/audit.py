@@ -142,7 +142,7 @@ def run(inputs: ExposureInputs, config: CanaryConfig) -> dict[str, Any]:
         scores = -np.asarray(logprobs, dtype=float)
         row = {"id": canary.id, "group": canary.group, "format": canary.format,
                "repetitions": canary.repetitions, "inserted": canary.inserted,
-               "secret": redactor.redact(canary.secret)["masked"], "hash": redactor.hash(canary.secret),
+               "secret": redactor.redact(canary.secret, "secret")["masked"], "hash": redactor.hash(canary.secret),
                "log_perplexity": float(scores[-1]), "max_possible": space.fmt.log2_size}
         row.update(_canary_exposure(space, float(scores[-1]), scores[:-1], config))
         row.update(_extraction(scorer, canary, prompt, config))

@@ -69,6 +69,9 @@ def mask_value(value: Any, kind: str | None = None) -> str:
         host = _mask_word(parts[0])
         return f"{_mask_word(local)}@{host}" + (f".{tld}" if tld else "")
     digits = _DIGIT.findall(text)
+    if 0 < len(digits) < 4:
+        # Short codes (a 3-digit PIN, "Apt 4"): no digit is kept, and words keep one letter.
+        return " ".join(_mask_word(w) if w[:1].isalpha() else _ALNUM.sub("*", w) for w in text.split())
     if len(digits) >= 4:
         keep = 0 if len(digits) <= 6 else 4
         to_mask = len(digits) - keep
