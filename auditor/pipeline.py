@@ -331,7 +331,8 @@ def generate(out: str | Path, *, num_records: int, config: SampleConfig | None =
         secrets = {c.id: c.secret for c in manifest.canaries}
         inserted = [c.id for c in manifest.canaries if c.inserted]
         result = scrub_canaries(records, secrets, drop_ids=inserted,
-                                partial_fraction=float(manifest.config.get("partial_fraction", 2 / 3)))
+                                partial_fraction=float(manifest.config.get("partial_fraction", 2 / 3)),
+                                fields={c.id: c.field for c in manifest.canaries})
         records = result.kept
         stats["scrubbed_canary_rows"] = result.scrubbed_rows
         stats["canary_occurrences"] = result.to_dict()["occurrences"]

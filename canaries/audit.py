@@ -111,7 +111,8 @@ def _occurrences(inputs: ExposureInputs, manifest: Manifest, config: CanaryConfi
         return occ, scrubbed
     if inputs.synthetic is not None:
         secrets = {c.id: c.secret for c in manifest.canaries}
-        return count_occurrences(secrets, list(inputs.synthetic), partial_fraction=config.partial_fraction), None
+        return count_occurrences(secrets, list(inputs.synthetic), partial_fraction=config.partial_fraction,
+                                 fields={c.id: c.field for c in manifest.canaries}), None
     return None, None
 
 

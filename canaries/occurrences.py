@@ -5,7 +5,11 @@ Matching is on a normalized form: lower-case letters and digits only, so
 Each cell of a row is normalized on its own and the cells are joined with
 ``|`` (never produced by normalization), so no match spans two columns.
 
-- *full*: the normalized secret is a substring of the normalized row;
+A secret planted in a designated column of tabular data is looked for in that
+column only (``fields``): a 4-digit PIN would otherwise "occur" by chance in
+every card number.
+
+- *full*: the normalized secret is a substring of the normalized row (or cell);
 - *partial*: not full, but some contiguous run of at least
   ``ceil(partial_fraction * len(secret))`` of the secret's normalized
   characters (in order) is.
@@ -74,10 +78,11 @@ class SecretMatcher:
 
 
 def count_occurrences(
-    secrets: Mapping[str, str], rows: Sequence[Mapping[str, Any] | str], *, partial_fraction: float = 2 / 3
+    secrets: Mapping[str, str], rows: Sequence[Mapping[str, Any] | str], *, partial_fraction: float = 2 / 3,
+    fields: Mapping[str, str | None] | None = None,
 ) -> dict[str, Occurrences]:
     """Per secret id, the number of rows holding the secret fully and partially."""
-    return scrub(rows, secrets, drop_ids=(), partial_fraction=partial_fraction).occurrences
+    return scrub(rows, secrets, drop_ids=(), partial_fraction=partial_fraction, fields=fields).occurrences
 
 
 @dataclass
@@ -103,6 +108,7 @@ class ScrubResult:
 def scrub(
     rows: Sequence[Mapping[str, Any] | str], secrets: Mapping[str, str], *,
     drop_ids: Iterable[str] | None = None, partial_fraction: float = 2 / 3,
+    fields: Mapping[str, str | None] | None = None,
 ) -> ScrubResult:
     """Drop the rows that fully contain a secret; count occurrences before dropping.
 
@@ -112,6 +118,8 @@ def scrub(
         drop_ids: the ids whose full occurrences drop a row (default: all of ``secrets``).
             Held-out twins are counted, as a chance baseline, but need not be dropped.
         partial_fraction: see the module docstring.
+        fields: canary id -> the column its secret was planted in; that secret is
+            matched in that cell only (None or absent: the whole row).
     """
     drop = set(secrets if drop_ids is None else drop_ids)
     unknown = drop - set(secrets)
@@ -120,11 +128,13 @@ def scrub(
     matchers = {cid: SecretMatcher(s, partial_fraction=partial_fraction) for cid, s in secrets.items()}
     counts = {cid: Occurrences() for cid in secrets}
     kept = []
+    fields = fields or {}
     for row in rows:
         text = row_text(row)
         dropped = False
         for cid, m in matchers.items():
-            kind = m.match(text)
+            col = fields.get(cid)
+            kind = m.match(text if col is None or isinstance(row, str) else normalize(row.get(col, "")))
             if kind == "full":
                 counts[cid].full += 1
                 dropped = dropped or cid in drop

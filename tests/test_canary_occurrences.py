@@ -38,3 +38,15 @@ def test_scrub_drops_rows_with_a_full_secret_only():
     assert ScrubResult.counts_from_dict(data)[0] == 1
     with pytest.raises(ValueError, match="drop_ids"):
         scrub(rows, SECRETS, drop_ids=["c9999"])
+
+
+def test_designated_field_limits_matching_to_that_cell():
+    from canaries.occurrences import scrub
+
+    rows = [{"card": "4111 2222 3333 4829", "note": "Mary PIN 0000"},
+            {"card": "4111 2222 3333 0000", "note": "John PIN 4829"}]
+    everywhere = scrub(rows, {"c1": "4829"})
+    assert everywhere.scrubbed_rows == 2
+    in_note = scrub(rows, {"c1": "4829"}, fields={"c1": "note"})
+    assert in_note.scrubbed_rows == 1 and in_note.kept == [rows[0]]
+    assert in_note.occurrences["c1"].full == 1

@@ -14,6 +14,8 @@ from canaries.config import CanaryConfig
 
 # Settings measured to finish train + generate within 3 minutes on 2 cores (see README).
 DEMO_TRAIN = dict(model="small", epochs=8.0, batch_size=128, physical_batch_size=128, lr=5e-3)
+# 4-digit PINs in the free-text note: the whole space (10^4) is enumerated exactly for every canary.
+DEMO_CANARIES = dict(format="digits:4")
 
 
 @click.command("demo")
@@ -29,7 +31,7 @@ def command(out, no_dp, epsilon, seed, policy, quiet):
     cfg = RunConfig(
         data=DataConfig(path=str(DEMO_CSV), schema=str(DEMO_SCHEMA)),
         train=TrainConfig(dp=not no_dp, epsilon=None if no_dp else epsilon, seed=seed, **DEMO_TRAIN),
-        canaries=CanaryConfig(),
+        canaries=CanaryConfig(**DEMO_CANARIES),
     )
     outcome = run_all(DEMO_CSV, Path(out), config=cfg, sample=SampleConfig(seed=seed), policy=policy, force=True,
                       quiet=quiet)
