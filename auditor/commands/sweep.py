@@ -49,6 +49,7 @@ def _grid_options(f):
 @click.option("--policy", help="internal, external, or a policy YAML: name the best setting that passes.")
 @click.option("--utility", type=click.Choice(UTILITIES), help="Utility of the frontier and the choice (default tstr).")
 @click.option("--jobs", "-j", type=int, help="Points at once (default: one per two cores); each gets cores // jobs threads.")
+@click.option("--threads", type=int, help="Torch/OpenMP threads per point (default: cores // jobs; on a busy machine 1 can be much faster).")
 @click.option("--quiet", "-q", is_flag=True)
 def command(data, out, config_file, quiet, **flags):
     """Run DATA through train -> generate -> audits -> report for every setting of a grid, in DIR.
@@ -108,7 +109,7 @@ def _overlay(base: dict, data: str | None, flags: dict) -> dict:
         d["audit"] = {**(d.get("audit") or {}), "pii_ner": False}
     if flags["no_dp_baseline"]:
         d["no_dp_baseline"] = True
-    for key in ("policy", "utility", "jobs"):
+    for key in ("policy", "utility", "jobs", "threads"):
         if flags[key] is not None:
             d[key] = flags[key]
     return d

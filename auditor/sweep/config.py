@@ -18,6 +18,7 @@ YAML shape (every key optional but ``data`` and ``grid``)::
     policy: internal
     utility: tstr
     jobs: 1
+    threads: 2
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ AXES: dict[str, type] = {"epsilon": float, "noise_multiplier": float, "max_grad_
                          "batch_size": int, "lr": float, "model": str}
 DP_AXES = ("epsilon", "noise_multiplier", "max_grad_norm")  # meaningless without DP: the baseline drops them
 UTILITIES = ("tstr", "fidelity")
-# Train settings that identify a point (the grid's axes) or do not change results.
-_FREE_TRAIN_KEYS = set(AXES) | {"dp", "device", "checkpoint_every"}
+# Train settings that do not change a point's results, or that each point sets itself.
+_FREE_TRAIN_KEYS = {"dp", "epsilon", "noise_multiplier", "device", "checkpoint_every"}
 
 
 @dataclass
@@ -83,6 +84,9 @@ class SweepConfig:
         utility: the utility metric of the frontier and the choice: ``tstr`` (TSTR
             ratio, ``quality.tstr.ratio``) or ``fidelity`` (``quality.fidelity``).
         jobs: points run at once; None: ``default_jobs()``.
+        threads: torch / OpenMP threads of each point's process; None:
+            ``threads_per_job()``. On a busy machine 1 can be far faster: an
+            OpenMP thread that waits for a descheduled sibling spins.
     """
 
     grid: dict[str, tuple] = field(default_factory=dict)
@@ -95,6 +99,7 @@ class SweepConfig:
     policy: str | None = None
     utility: str = "tstr"
     jobs: int | None = None
+    threads: int | None = None
 
     def __post_init__(self):
         self.grid = normalize_grid(self.grid)
@@ -102,6 +107,8 @@ class SweepConfig:
             raise UserError(f"sweep: utility must be one of {', '.join(UTILITIES)}, not {self.utility!r}")
         if self.jobs is not None and self.jobs < 1:
             raise UserError("sweep: --jobs must be >= 1")
+        if self.threads is not None and self.threads < 1:
+            raise UserError("sweep: --threads must be >= 1")
         if self.data.path is None:
             raise UserError("sweep: no input data (give DATA or `data:` in the YAML file)")
 
@@ -110,7 +117,7 @@ class SweepConfig:
                 "train": asdict(self.train), "canaries": self.canaries.to_dict(),
                 "generate": asdict(self.generate), "audit": asdict(self.audit),
                 "no_dp_baseline": self.no_dp_baseline, "policy": self.policy, "utility": self.utility,
-                "jobs": self.jobs}
+                "jobs": self.jobs, "threads": self.threads}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SweepConfig":
@@ -136,16 +143,20 @@ class SweepConfig:
                 audit=_typed(AuditSettings, data.get("audit") or {}, "audit"),
                 no_dp_baseline=bool(data.get("no_dp_baseline", False)),
                 policy=data.get("policy"), utility=data.get("utility") or "tstr", jobs=data.get("jobs"),
+                threads=data.get("threads"),
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, UserError):
                 raise
             raise UserError(f"sweep config: {exc}") from None
 
-    def shared(self) -> dict[str, Any]:
-        """What every point shares: two runs of one sweep must agree on all of it."""
+    def shared(self, free_axes: set[str] = frozenset()) -> dict[str, Any]:
+        """What every point shares: two runs of one sweep must agree on all of it.
+
+        ``free_axes`` are train settings set by the points (the axes of either grid).
+        """
         d = self.to_dict()
-        train = {k: v for k, v in d["train"].items() if k not in _FREE_TRAIN_KEYS}
+        train = {k: v for k, v in d["train"].items() if k not in _FREE_TRAIN_KEYS | set(free_axes)}
         return {"data": d["data"], "train": train, "canaries": d["canaries"], "generate": d["generate"],
                 "audit": d["audit"]}
 

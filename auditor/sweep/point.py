@@ -59,7 +59,7 @@ def read_status(path: str | Path) -> dict[str, Any] | None:
 
 
 def new_status(point_id: str) -> dict[str, Any]:
-    return {"id": point_id, "state": "pending", "stage": None, "error": None,
+    return {"id": point_id, "state": "pending", "stage": None, "error": None, "pid": None,
             "stages": {s: {"attempts": 0, "seconds": 0.0, "done": False} for s in STAGES}}
 
 
@@ -126,7 +126,7 @@ def _short(filename: str) -> str:
 def run_stages(job: PointJob, notify: Notify) -> dict[str, Any]:
     """Run the stages the point still needs; returns its final status (also written to the status file)."""
     status = read_status(job.status_path) or new_status(job.id)
-    status.update(state="running", error=None)
+    status.update(state="running", error=None, pid=os.getpid())
     stage = None
     try:
         for stage in STAGES:

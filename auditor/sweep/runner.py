@@ -109,6 +109,8 @@ def prepare(config: SweepConfig, out: Path) -> _Prepared:
         if saved["data_hash"] != digest:
             raise UserError(f"{config.data.path}: the data changed since this sweep started (hash mismatch)")
     points = expand(config)
+    for p in points:
+        _require_same_point(p, sweep.run_dir(p.id))
     n_train = len(dataset.frame) - round(len(dataset.frame) * config.data.holdout)
     for p in points:
         try:
@@ -119,12 +121,26 @@ def prepare(config: SweepConfig, out: Path) -> _Prepared:
 
 
 def _require_same_sweep(given: SweepConfig, saved: SweepConfig, out: Path) -> None:
-    mine, theirs = given.shared(), saved.shared()
+    axes = set(given.grid) | set(saved.grid)
+    mine, theirs = given.shared(axes), saved.shared(axes)
     differ = [f"{sec}.{k}" for sec in theirs for k in sorted(set(theirs[sec]) | set(mine[sec]))
               if mine[sec].get(k) != theirs[sec].get(k)]
     if differ:
         raise UserError(f"{out} holds a sweep with other shared settings (differs in {', '.join(differ)}); "
                         "re-run it with the same settings (the grid may change) or choose another --out")
+
+
+def _require_same_point(p: Point, run_dir: Path) -> None:
+    """A point's existing run must have been trained with the point's settings (it is reused as it is)."""
+    if not (run_dir / "run.json").exists():
+        return
+    saved = read_json(run_dir / "run.json")["config"]
+    mine = p.config.to_dict()
+    differ = [f"{sec}.{k}" for sec in ("train", "canaries") for k in sorted(mine[sec])
+              if k not in ("device", "checkpoint_every") and mine[sec][k] != saved[sec].get(k)]
+    if differ:
+        raise UserError(f"{run_dir}: trained with other settings than point {p.id} (differs in "
+                        f"{', '.join(differ)}); choose another --out")
 
 
 # ---------------------------------------------------------------------------- running
@@ -141,7 +157,7 @@ def run_sweep(config: SweepConfig, out: str | Path, *, quiet: bool = False) -> S
                                   "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         todo = [p for p in prep.points if not point_mod.is_complete(sweep.run_dir(p.id), prep.policy)]
         jobs = prep.config.jobs or default_jobs(max(1, len(todo)))
-        threads = threads_per_job(jobs)
+        threads = prep.config.threads or threads_per_job(jobs)
         work = [_job(prep.config, sweep, p, threads) for p in todo]
         _schedule(work, jobs=jobs, total=len(prep.points), quiet=quiet)
         rows = [_row(sweep, p, prep.policy) for p in prep.points]
