@@ -7,7 +7,7 @@ import pytest
 from report_runs import dp_run, nodp_run, write_run
 
 from auditor.commands.sweep import _overlay
-from auditor.data import DEMO_SCHEMA
+from auditor.data import DEMO_SCHEMA, data_hash, load_records
 from auditor.errors import UserError
 from auditor.sweep import point as point_mod
 from auditor.sweep.config import SweepConfig, default_jobs, load_yaml, parse_list, threads_per_job
@@ -223,3 +223,28 @@ def test_a_dead_worker_is_recorded(tmp_path):
     assert final["state"] == "failed" and final["error"]["type"] == "WorkerDied"
     assert "signal 9" in final["error"]["message"] and final["error"]["stage"] == "audit"
     assert os.path.exists(job.status_path)
+
+
+def test_a_reused_run_must_have_the_points_settings(tmp_path, demo_small_csv, capsys):
+    out = tmp_path / "sweep"
+    cfg = _config(data=str(demo_small_csv.resolve()), grid={"noise_multiplier": [1.0]}, train={"seed": 1})
+    (out / "runs" / "nm1").mkdir(parents=True)
+    digest = data_hash(load_records(demo_small_csv).frame)
+    (out / "sweep_config.json").write_text(json.dumps({"config": cfg.to_dict(), "data_hash": digest}))
+    other = expand(cfg)[0].config.to_dict()
+    other["train"]["lr"] = 0.5
+    (out / "runs" / "nm1" / "run.json").write_text(json.dumps({"config": other}))
+    code, _, err = run_cli(capsys, "sweep", demo_small_csv, "--out", out, "--seed", "1", "--noise-multiplier", "1")
+    assert code == 2 and "trained with other settings than point nm1" in err and "train.lr" in err
+
+
+def test_a_second_sweep_in_the_same_directory_is_refused(tmp_path, demo_small_csv, capsys):
+    import fcntl
+
+    out = tmp_path / "sweep"
+    out.mkdir()
+    with open(out / ".sweep.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        code, _, err = run_cli(capsys, "sweep", demo_small_csv, "--out", out, "--seed", "1")
+    assert code == 2 and "another sweep is running" in err
+    assert [p.name for p in out.iterdir()] == [".sweep.lock"]

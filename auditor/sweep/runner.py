@@ -99,7 +99,7 @@ def prepare(config: SweepConfig, out: Path) -> _Prepared:
             config.policy = str(Path(config.policy).resolve())
         policy = load_policy(config.policy).to_dict()
     saved = read_json(sweep.config) if sweep.config.exists() else None
-    if saved is None and out.is_dir() and any(out.iterdir()):
+    if saved is None and out.is_dir() and any(p.name != sweep.lock.name for p in out.iterdir()):
         raise UserError(f"{out} already holds files that are not a sweep; choose another --out")
     if config.train.seed is None:
         config.train.seed = saved["config"]["train"]["seed"] if saved else secrets.randbits(31)
