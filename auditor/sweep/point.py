@@ -185,9 +185,10 @@ def _train(job: PointJob, notify: Notify) -> None:
 def _generate(job: PointJob, notify: Notify) -> None:
     from auditor.generate import SampleConfig
     from auditor.pipeline import generate
-    from auditor.rundir import read_json
+    from auditor.rundir import RunDir, read_json
 
     root = Path(job.run_dir)
+    RunDir(root).clear_stage(root / "audit")  # audits of earlier synthetic data would describe other rows
     settings = dict(job.generate)
     n = settings.pop("num_records") or read_json(root / "run.json")["n_records"]
     generate(root, num_records=n, config=SampleConfig(**settings), device=job.config["train"]["device"],

@@ -29,6 +29,7 @@ from auditor.rundir import read_json, write_json
 from auditor.sweep import point as point_mod
 from auditor.sweep.config import SweepConfig, default_jobs, threads_per_job
 from auditor.sweep.grid import Point, expand
+from auditor.sweep.html import render_html
 from auditor.sweep.layout import SweepDir
 from auditor.sweep.results import build_record, point_metrics
 
@@ -163,8 +164,6 @@ def run_sweep(config: SweepConfig, out: str | Path, *, quiet: bool = False) -> S
         rows = [_row(sweep, p, prep.policy) for p in prep.points]
         record = build_record(rows=rows, config=prep.config.to_dict(), policy=prep.policy,
                               utility=prep.config.utility, wall_seconds=time.perf_counter() - t0)
-        from auditor.sweep.html import render_html
-
         html = render_html(record)
         write_json(sweep.record, record)
         _atomic_text(sweep.html, html)
