@@ -85,15 +85,13 @@ def _write(run: RunDir, name: str, result: dict) -> Path:
 def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema,
                     config: AuditConfig, salt: str, out: RunDir, validity: float | None,
                     stage: Stage | None = None) -> dict[str, Path]:
-    from attacks.distance import DistanceConfig
-    from attacks.distance import run as distance_run
-    from auditor.pii import run as pii_run
-    from auditor.quality import run as quality_run
-
     kinds = column_kinds(schema)
     written = {}
     if "distance" in config.audits and len(holdout):
         _stage(stage, "distance")
+        from attacks.distance import DistanceConfig
+        from attacks.distance import run as distance_run
+
         qi = list(config.quasi_identifiers or default_quasi_identifiers(schema))
         secret = config.secret_column or default_target(schema)
         fmts = {c.name: c.format for c in schema.columns if c.kind == "datetime"}
@@ -103,6 +101,8 @@ def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd
             secret_column=secret, config=DistanceConfig(datetime_formats=fmts, seed=config.seed)))
     if "pii" in config.audits:
         _stage(stage, "pii")
+        from auditor.pii import run as pii_run
+
         if schema.text:
             s, t, h = (synthetic["text"].tolist(), train["text"].tolist(), holdout["text"].tolist())
         else:
@@ -112,6 +112,8 @@ def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd
             config={"ner": config.pii_ner, "score_threshold": config.pii_threshold}, salt=salt))
     if "quality" in config.audits:
         _stage(stage, "quality")
+        from auditor.quality import run as quality_run
+
         target = config.tstr_target or default_target(schema)
         result = quality_run(synthetic=synthetic[list(kinds)], train=train[list(kinds)],
                              holdout=holdout[list(kinds)], column_kinds=kinds, target=target,

@@ -27,6 +27,7 @@ PRESETS: dict[str, Preset] = {
     "small": Preset(hidden=128, layers=2, heads=4, intermediate=256),  # CPU default
     "medium": Preset(hidden=256, layers=4, heads=4, intermediate=768),
     "base": Preset(hidden=768, layers=16, heads=12, intermediate=2048),  # GPU, >= 100M parameters
+    "large": Preset(hidden=1024, layers=24, heads=16, intermediate=2816),  # GPU, ~ 300M parameters
 }
 
 

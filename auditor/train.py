@@ -57,11 +57,14 @@ class TrainConfig:
     weight_decay: float = 0.0
     accountant: str = "prv"
     clipping: str = "auto"
+    loss_weighting: str = "column"
     seed: int | None = None
     device: str = "auto"
     checkpoint_every: int = 25
 
     def validate(self, n_records: int) -> None:
+        if self.loss_weighting not in ("column", "token"):
+            raise ValueError("--loss-weighting must be column or token")
         if self.clipping not in CLIPPING:
             raise ValueError(f"--clipping must be one of {', '.join(CLIPPING)}")
         if self.model not in PRESETS:
@@ -148,8 +151,29 @@ def grammar_states(seq: Sequence[int], grammar) -> list[int]:
     return states
 
 
-def example_losses(model, ids, mask, states, allowed) -> torch.Tensor:
-    """Mean grammar-constrained negative log-likelihood of each example: ``[batch]``."""
+def token_weights(states: Sequence[int], grammar, *, mode: str) -> list[float]:
+    """Weights of each predicted token in its example's loss; they sum to 1.
+
+    ``token``: every token counts the same (the mean token NLL). ``column``: every
+    column (and the end of record) counts the same, split evenly over its tokens.
+    Text and identifier columns take most tokens of a row; with per-example
+    clipping their gradient would drown the few tokens of the numeric and
+    categorical columns, whose relations are what synthetic data is for.
+    """
+    if mode == "token":
+        return [1.0 / len(states)] * len(states)
+    fields = [int(grammar.field_of[s]) for s in states]
+    counts: dict[int, int] = {}
+    for f in fields:
+        counts[f] = counts.get(f, 0) + 1
+    return [1.0 / (len(counts) * counts[f]) for f in fields]
+
+
+def example_losses(model, ids, mask, states, allowed, weights=None) -> torch.Tensor:
+    """Grammar-constrained negative log-likelihood of each example: ``[batch]``.
+
+    ``weights`` (``[batch, T-1]``, see ``token_weights``) default to the mean over tokens.
+    """
     logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
     target = ids[:, 1:]
     tmask = mask[:, 1:].bool()
@@ -157,7 +181,16 @@ def example_losses(model, ids, mask, states, allowed) -> torch.Tensor:
     nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1), reduction="none",
                           ignore_index=-100).view_as(target)
     nll = torch.where(tmask, nll, torch.zeros_like(nll))
-    return nll.sum(1) / tmask.sum(1).clamp(min=1)
+    if weights is None:
+        return nll.sum(1) / tmask.sum(1).clamp(min=1)
+    return (nll * weights).sum(1)
+
+
+def _pad_float(rows: Sequence[Sequence[float]]) -> torch.Tensor:
+    out = torch.zeros((len(rows), max(len(r) for r in rows)))
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.as_tensor(r)
+    return out
 
 
 def _lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
@@ -219,7 +252,10 @@ def fit(
     log.info("model %s: %.2fM parameters, %d records, %d steps, q=%.4f", config.model,
              parameter_count(model) / 1e6, n, steps, q)
 
+    # bf16 autocast on GPUs that support it; the clipping engines compute norms in fp32.
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     states = [grammar_states(s, grammar) for s in sequences]
+    weights = [token_weights(st, grammar, mode=config.loss_weighting) for st in states]
     allowed = grammar.allowed.to(device)
     sample_gen = torch.Generator().manual_seed(config.seed)
     noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
@@ -275,8 +311,10 @@ def fit(
         for j, chunk in enumerate(chunks):
             ids, mask = pad_batch([sequences[i] for i in chunk], pad_id)
             st, _ = pad_batch([states[i] for i in chunk], 0)
-            ids, mask, st = ids.to(device), mask.to(device), st.to(device)
-            per_example = example_losses(net, ids, mask, st, allowed)
+            w = _pad_float([weights[i] for i in chunk])
+            ids, mask, st, w = ids.to(device), mask.to(device), st.to(device), w.to(device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+                per_example = example_losses(net, ids, mask, st, allowed, w)
             if config.dp:
                 per_example.mean().backward()
                 opt.signal_skip_step(do_skip=j < len(chunks) - 1)
