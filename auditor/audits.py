@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -246,7 +247,7 @@ def audit_files(*, synthetic: str | Path, train: str | Path, holdout: str | Path
                 schema: str | Path | None = None, config: AuditConfig | None = None, force: bool = False,
                 stage: Stage | None = None) -> dict[str, Path]:
     """Model-free audits (distance, PII, quality) of any generator's output files."""
-    from auditor.pipeline import resolve_schema, versions
+    from auditor.pipeline import config_hash, resolve_schema, versions
     from auditor.rundir import write_json as wj
 
     cfg = config or AuditConfig()
@@ -267,8 +268,10 @@ def audit_files(*, synthetic: str | Path, train: str | Path, holdout: str | Path
             raise UserError(f"{run.root} is not a run directory; refusing to clear it even with --force")
         run.clear_stage(run.audit, *(run.root / f"report.{x}" for x in ("json", "html", "md")))
     run.root.mkdir(parents=True, exist_ok=True)
-    wj(run.run_json, {"config": {"mode": "model-free", "synthetic": str(synthetic), "train": str(train),
-                                 "holdout": str(holdout) if holdout else None},
+    run_cfg = {"mode": "model-free", "synthetic": str(synthetic), "train": str(train),
+               "holdout": str(holdout) if holdout else None, "schema": str(schema) if schema else None}
+    wj(run.run_json, {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      "config": run_cfg, "config_hash": config_hash(run_cfg),
                       "seeds": {"audit": cfg.seed}, "versions": versions(),
                       "data_hash": data_io.data_hash(tr.frame), "synthetic_hash": data_io.data_hash(syn.frame),
                       "outside_guarantee": outside, "model_free": True})
