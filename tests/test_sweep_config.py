@@ -248,3 +248,31 @@ def test_a_second_sweep_in_the_same_directory_is_refused(tmp_path, demo_small_cs
         code, _, err = run_cli(capsys, "sweep", demo_small_csv, "--out", out, "--seed", "1")
     assert code == 2 and "another sweep is running" in err
     assert [p.name for p in out.iterdir()] == [".sweep.lock"]
+
+
+def test_html_names_the_choice_and_the_failed_points(tmp_path):
+    from auditor.sweep.html import render_html
+
+    policy = policy_from_mapping({"max_epsilon": 10, "max_mia_auc": 0.6}, name="t")
+    dp = point_metrics(_record(tmp_path, dp_run(), "dp", policy))
+    died = {"type": "WorkerDied", "message": "the point's process ended (killed by signal 9)", "stage": "train"}
+    rows = [dict(_row("nm1-C1", dp), settings={"noise_multiplier": 1.0, "max_grad_norm": 1.0}),
+            dict(_row("nm1-C2", dp), settings={"noise_multiplier": 1.0, "max_grad_norm": 2.0}),
+            _row("nm3-C1", None, state="failed", error=died)]
+    page = render_html(build_record(rows=rows, config={"train": {"seed": 4}}, policy=policy.to_dict(),
+                                    utility="tstr", wall_seconds=2.0))
+    assert 'id="verdict">CHOSEN: nm1-C1</span>' in page
+    assert "1 point(s) did not finish" in page and "WorkerDied in train" in page
+    assert page.count("data:image/png;base64,") == 4 and "<script" not in page
+    page = render_html(build_record(rows=rows, config={"train": {"seed": 4}}, policy=None, utility="tstr",
+                                    wall_seconds=2.0))
+    assert 'id="verdict">NO POLICY</span>' in page
+
+
+def test_equal_points_share_a_plot_label():
+    from auditor.sweep.plots import _label_clusters
+
+    # x spans 4 and y spans 1, so points within 0.06 and 0.015 of a cluster's first point join it
+    pts = [(1.0, 1.0, "a"), (1.05, 1.01, "b"), (1.1, 1.0, "c"), (5.0, 2.0, "d")]
+    assert _label_clusters(pts) == [((1.0, 1.0), ["a", "b"]), ((1.1, 1.0), ["c"]), ((5.0, 2.0), ["d"])]
+    assert _label_clusters([]) == []

@@ -6,11 +6,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from auditor.sweep.grid import ABBREVIATIONS
 from reports.plots import NEUTRAL_COLOR, PALETTE
 
 _PRIVACY_AXES = ("epsilon", "noise_multiplier")  # what moves a point along the ε axis
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+_LINES = ("-", "--", ":", "-.")
 
 
 def _figure() -> tuple[Figure, Any]:
@@ -48,15 +51,17 @@ def metric_vs_epsilon(rows: Sequence[Mapping[str, Any]], value: str, *, ylabel: 
                 groups.setdefault(group_label(r["settings"]), []).append((eps, y))
         else:
             baselines.append((r["id"], y))
-    for color, (label, pts) in zip(PALETTE * (len(groups) // len(PALETTE) + 1), groups.items()):
+    for i, (label, pts) in enumerate(groups.items()):
         pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=color, label=label)
+        # Groups often coincide (with Adam, all-clipped gradients make C a no-op): later ones
+        # are drawn smaller and dashed on top, so every group stays visible.
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=PALETTE[i % len(PALETTE)], label=label,
+                marker=_MARKERS[i % len(_MARKERS)], markersize=max(3.0, 8.0 - 1.5 * i),
+                linestyle=_LINES[i % len(_LINES)])
     for i, (pid, y) in enumerate(baselines):
         ax.axhline(y, linestyle="--", color=NEUTRAL_COLOR, linewidth=1.2 - 0.2 * (i % 3),
                    label=f"no DP ({pid})")
-    xs = [p[0] for pts in groups.values() for p in pts]
-    if xs and min(xs) > 0 and max(xs) / min(xs) >= 10:
-        ax.set_xscale("log")
+    _epsilon_ticks(ax, sorted({p[0] for pts in groups.values() for p in pts}))
     ax.set_xlabel("ε (DP guarantee; smaller is more private)")
     ax.set_ylabel(ylabel)
     if groups or baselines:
@@ -81,14 +86,46 @@ def frontier_plot(rows: Sequence[Mapping[str, Any]], cost: str, front: Sequence[
         ax.scatter([p[0] for p in on], [p[1] for p in on], s=70, facecolors="none", edgecolors=PALETTE[0],
                    linewidths=1.8, label="Pareto frontier", zorder=3)
     for x, y, pid in pts:
-        ax.annotate(pid, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="#333333")
         if pid == chosen:
             ax.scatter([x], [y], marker="*", s=220, color=PALETTE[2], label="chosen setting", zorder=4)
+    for (x, y), ids in _label_clusters(pts):
+        ax.annotate(", ".join(ids), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                    color="#333333")
+    if cost == "epsilon":
+        _epsilon_ticks(ax, sorted({p[0] for p in pts}))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if pts:
         ax.legend(frameon=False, fontsize=8)
     return fig
+
+
+def _label_clusters(pts: Sequence[tuple[float, float, str]], *, share: float = 0.015
+                    ) -> list[tuple[tuple[float, float], list[str]]]:
+    """Points closer than ``share`` of the axis ranges share one label (their ids joined), so labels do not overprint."""
+    if not pts:
+        return []
+    dx = (max(p[0] for p in pts) - min(p[0] for p in pts)) * share
+    dy = (max(p[1] for p in pts) - min(p[1] for p in pts)) * share
+    clusters: list[tuple[tuple[float, float], list[str]]] = []
+    for x, y, pid in pts:
+        for (cx, cy), ids in clusters:
+            if abs(x - cx) <= dx and abs(y - cy) <= dy:
+                ids.append(pid)
+                break
+        else:
+            clusters.append(((x, y), [pid]))
+    return clusters
+
+
+def _epsilon_ticks(ax, values: Sequence[float]) -> None:
+    """A log ε axis when the values span 10x or more, ticked at the values themselves."""
+    if not values or min(values) <= 0:
+        return
+    if max(values) / min(values) >= 10:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(values, [f"{v:.3g}" for v in values])
 
 
 def _value(row: Mapping[str, Any], key: str) -> float | None:
