@@ -81,14 +81,16 @@ def test_yaml_paths_resolve_beside_the_file_and_flags_win(tmp_path):
     assert d["data"] == str(tmp_path / "d.csv") and d["schema"] == str(tmp_path / "s.yaml")
     flags = {k: None for k in ("holdout", "domains", "schema", "seed", "delta", "physical_batch_size", "device",
                                "checkpoint_every", "no_canaries", "canary_repetitions", "audit_canaries",
-                               "num_records", "temperature", "top_p", "gen_seed", "no_ner", "no_dp_baseline",
+                               "num_records", "temperature", "top_p", "gen_seed", "scrub_pii", "no_ner", "no_dp_baseline",
                                "policy", "utility", "jobs", "threads")}
     flags.update({f"grid_{a}": None for a in ("epsilon", "noise_multiplier", "max_grad_norm", "epochs",
                                               "batch_size", "lr", "model")})
-    flags.update(grid_max_grad_norm="0.5,1", num_records=20, seed=9, no_ner=True, canary_repetitions="1,4")
+    flags.update(grid_max_grad_norm="0.5,1", num_records=20, seed=9, no_ner=True, canary_repetitions="1,4",
+                 scrub_pii="replayed")
     cfg = SweepConfig.from_dict(_overlay(d, None, flags))
     assert cfg.grid == {"noise_multiplier": (1.0,), "max_grad_norm": (0.5, 1.0)}
     assert cfg.generate.num_records == 20 and cfg.train.seed == 9 and cfg.audit.pii_ner is False
+    assert cfg.generate.scrub_pii == "replayed"
     assert cfg.canaries.repetitions == (1, 4) and cfg.policy == "internal"
     # a fixed noise multiplier in train replaces the default target epsilon
     assert cfg.train.epsilon is None and cfg.train.noise_multiplier == 2.0
@@ -201,7 +203,7 @@ def test_failure_records_type_and_place_never_the_text():
 def test_a_failing_point_is_recorded(tmp_path):
     job = point_mod.PointJob(id="p", run_dir=str(tmp_path / "runs" / "p"), status_path=str(tmp_path / "p.json"),
                              data=str(tmp_path / "missing.csv"), config=expand(_config())[0].config.to_dict(),
-                             generate={"num_records": 5, "temperature": 1.0, "top_p": 1.0, "seed": 0},
+                             generate={"num_records": 5, "temperature": 1.0, "top_p": 1.0, "seed": 0, "scrub_pii": None},
                              audit={}, policy=None, threads=1)
     seen = []
     status = point_mod.run_stages(job, seen.append)

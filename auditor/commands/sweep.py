@@ -45,6 +45,7 @@ def _grid_options(f):
 @click.option("--temperature", type=float, help="Sampling temperature (default 1.0).")
 @click.option("--top-p", type=float, help="Nucleus sampling (default 1.0).")
 @click.option("--gen-seed", type=int, help="Seed of the sampler (default 0).")
+@click.option("--scrub-pii", type=click.Choice(["replayed"]), help="Drop rows replaying training PII (outside the DP guarantee).")
 @click.option("--no-ner", is_flag=True, default=None, help="PII scan with pattern recognizers only.")
 @click.option("--policy", help="internal, external, or a policy YAML: name the best setting that passes.")
 @click.option("--utility", type=click.Choice(UTILITIES), help="Utility of the frontier and the choice (default tstr).")
@@ -101,7 +102,7 @@ def _overlay(base: dict, data: str | None, flags: dict) -> dict:
     d["canaries"] = canaries
     generate = dict(d.get("generate") or {})
     for flag, key in (("num_records", "num_records"), ("temperature", "temperature"), ("top_p", "top_p"),
-                      ("gen_seed", "seed")):
+                      ("gen_seed", "seed"), ("scrub_pii", "scrub_pii")):
         if flags[flag] is not None:
             generate[key] = flags[flag]
     d["generate"] = generate

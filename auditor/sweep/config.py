@@ -13,7 +13,7 @@ YAML shape (every key optional but ``data`` and ``grid``)::
     no_dp_baseline: true
     train: {model: small, epochs: 8, lr: 0.005, seed: 0}   # TrainConfig fields
     canaries: {repetitions: [1, 4], audit_canaries: 20}   # CanaryConfig fields
-    generate: {num_records: 600, temperature: 1.0, top_p: 1.0, seed: 0}
+    generate: {num_records: 600, temperature: 1.0, top_p: 1.0, seed: 0, scrub_pii: replayed}
     audit: {pii_ner: false, reference: true, max_members: 500}
     policy: internal
     utility: tstr
@@ -32,7 +32,6 @@ from typing import Any, Mapping
 import yaml
 
 from auditor.errors import UserError
-from auditor.generate import SampleConfig
 from auditor.pipeline import DataConfig
 from auditor.train import TrainConfig
 from canaries.config import CanaryConfig
@@ -54,9 +53,7 @@ class GenerateSettings:
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int = 0
-
-    def sample(self) -> SampleConfig:
-        return SampleConfig(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+    scrub_pii: str | None = None  # "replayed": drop rows replaying training PII (outside the guarantee)
 
 
 @dataclass

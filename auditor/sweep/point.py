@@ -191,8 +191,9 @@ def _generate(job: PointJob, notify: Notify) -> None:
     RunDir(root).clear_stage(root / "audit")  # audits of earlier synthetic data would describe other rows
     settings = dict(job.generate)
     n = settings.pop("num_records") or read_json(root / "run.json")["n_records"]
+    scrub = settings.pop("scrub_pii")
     generate(root, num_records=n, config=SampleConfig(**settings), device=job.config["train"]["device"],
-             progress=lambda done, total: notify(f"generate {done}/{total}"))
+             scrub_pii=scrub, progress=lambda done, total: notify(f"generate {done}/{total}"))
 
 
 def _audit(job: PointJob, notify: Notify) -> None:
