@@ -32,6 +32,7 @@ from typing import Any, Mapping
 import yaml
 
 from auditor.errors import UserError
+from auditor.generate import SampleConfig
 from auditor.pipeline import DataConfig
 from auditor.train import TrainConfig
 from canaries.config import CanaryConfig
@@ -54,6 +55,13 @@ class GenerateSettings:
     top_p: float = 1.0
     seed: int = 0
     scrub_pii: str | None = None  # "replayed": drop rows replaying training PII (outside the guarantee)
+
+    def __post_init__(self):
+        SampleConfig(temperature=self.temperature, top_p=self.top_p, seed=self.seed).validate()
+        if self.scrub_pii not in (None, "replayed"):
+            raise UserError("sweep: generate.scrub_pii must be replayed or null")
+        if self.num_records is not None and self.num_records < 1:
+            raise UserError("sweep: --num-records must be >= 1")
 
 
 @dataclass
@@ -142,9 +150,9 @@ class SweepConfig:
                 policy=data.get("policy"), utility=data.get("utility") or "tstr", jobs=data.get("jobs"),
                 threads=data.get("threads"),
             )
+        except UserError:
+            raise
         except (TypeError, ValueError) as exc:
-            if isinstance(exc, UserError):
-                raise
             raise UserError(f"sweep config: {exc}") from None
 
     def shared(self, free_axes: set[str] = frozenset()) -> dict[str, Any]:
