@@ -185,7 +185,8 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     if len(frame) < 2:
         raise UserError(f"{dataset.name}: {len(frame)} record(s); DP training needs many more")
     seed = cfg.train.seed
-    rng = np.random.default_rng(seed)
+    # Independent streams, so a --no-dp baseline (no domain selection) plants the same canaries.
+    domain_rng, canary_rng = (np.random.default_rng([seed, stream]) for stream in (1, 2))
     train_idx, holdout_idx = data_io.split_holdout(len(frame), fraction=cfg.data.holdout, seed=seed)
     train_frame = frame.iloc[train_idx].reset_index(drop=True)
     n_canary_rows_max = (sum(cfg.canaries.repetitions) * cfg.canaries.per_repetition + cfg.canaries.audit_canaries
@@ -198,16 +199,16 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     delta_total = cfg.train.delta or default_delta(len(train_frame) + n_canary_rows_max)
     prior, selection, outside_dom, delta_acc = ([], None, [], delta_total)
     if cfg.train.dp:
-        prior, selection, outside_dom, delta_acc = _fill_domains(schema, train_frame, cfg.data, delta_total, rng)
+        prior, selection, outside_dom, delta_acc = _fill_domains(schema, train_frame, cfg.data, delta_total, domain_rng)
     else:
-        _fill_domains(schema, train_frame, DataConfig(domains="data"), delta_total, rng)
+        _fill_domains(schema, train_frame, DataConfig(domains="data"), delta_total, domain_rng)
     outside += outside_dom
     codec = RowCodec(schema)
     records = records_of(train_frame, schema)
     manifest = None
     if cfg.canaries.enabled:
         try:
-            records, manifest = plant(records, schema, config=cfg.canaries, rng=rng, encoder=codec)
+            records, manifest = plant(records, schema, config=cfg.canaries, rng=canary_rng, encoder=codec)
         except ValueError as exc:
             raise UserError(f"canaries: {exc}") from None
     sequences = [codec.encode(r) for r in records]
