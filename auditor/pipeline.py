@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import platform
-import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -30,7 +29,7 @@ from auditor.errors import UserError
 from auditor.generate import SampleConfig, generate_records
 from auditor.rundir import RunDir, read_json, write_json
 from auditor.schema import Schema
-from auditor.train import TrainConfig, fit
+from auditor.train import TrainConfig, broadcast_seed, fit, is_main_process
 from canaries.config import CanaryConfig
 from canaries.manifest import Manifest
 from canaries.occurrences import scrub as scrub_canaries
@@ -172,11 +171,13 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     """Train a synthesizer on ``data`` (a path, a DataFrame or a list of texts) into run dir ``out``."""
     cfg = config or RunConfig()
     run = RunDir(Path(out))
+    # Under torchrun every process prepares the same records; only rank 0 writes.
+    main = is_main_process()
     if resume:
         cfg = _resumed_config(run, cfg)
-    elif cfg.train.seed is None:
-        cfg.train.seed = secrets.randbits(31)  # fresh OS entropy, recorded in run.json
-    run.prepare_for_training(force=force, resume=resume)
+    cfg.train.seed = broadcast_seed(cfg.train.seed)  # fresh OS entropy when None, recorded in run.json
+    if main:
+        run.prepare_for_training(force=force, resume=resume)
     dataset = load_dataset(data if data is not None else cfg.data.path)
     if isinstance(data, (str, Path)):
         cfg.data.path = str(Path(data).resolve())
@@ -218,8 +219,9 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
         raise UserError(str(exc)) from None
 
     # Everything is validated: from here on, write.
-    run.root.mkdir(parents=True, exist_ok=True)
-    if not resume:
+    if main:
+        run.root.mkdir(parents=True, exist_ok=True)
+    if main and not resume:
         cfg_dict = cfg.to_dict()
         write_json(run.run_json, {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -254,10 +256,11 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
                                               if not cfg.train.dp else [])
     privacy["tokenizer"] = "shipped byte-level BPE fitted on public text (data-independent)"
     privacy["train_seconds"] = round(result.seconds, 2)
-    result.model.save_pretrained(run.model, safe_serialization=True)
-    write_json(run.codec, codec.to_dict())
-    write_json(run.model / "train_log.json", result.history)
-    write_json(run.privacy, privacy)
+    if main:
+        result.model.save_pretrained(run.model, safe_serialization=True)
+        write_json(run.codec, codec.to_dict())
+        write_json(run.model / "train_log.json", result.history)
+        write_json(run.privacy, privacy)
     return TrainOutcome(run=run, privacy=privacy, seconds=result.seconds)
 
 

@@ -33,7 +33,7 @@ from opacus.optimizers import DPOptimizer
 
 from auditor.dp.accounting import epsilon_of, noise_for_epsilon
 from auditor.dp.bookkeeping import BookKeepingClipper
-from auditor.dp.optimizer import BookKeepingDPOptimizer
+from auditor.dp.optimizer import BookKeepingDistributedDPOptimizer, BookKeepingDPOptimizer
 from auditor.model import PRESETS, build_model, parameter_count
 
 log = logging.getLogger(__name__)
@@ -125,9 +125,42 @@ class TrainResult:
     seconds: float = 0.0
 
 
+def distributed_context() -> tuple[int, int]:
+    """``(rank, world size)``: under ``torchrun`` the process group is set up here
+    (NCCL on GPUs, gloo on CPUs); ``(0, 1)`` for a plain single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world
+
+
+def is_main_process() -> bool:
+    return distributed_context()[0] == 0
+
+
+def broadcast_seed(seed: int | None) -> int:
+    """The same seed on every process (rank 0's, drawn from OS entropy when None)."""
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "little") % (2**31)
+    rank, world = distributed_context()
+    if world > 1:
+        import torch.distributed as dist
+
+        box = [seed]
+        dist.broadcast_object_list(box, src=0)
+        seed = int(box[0])
+    return seed
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
     return torch.device(name)
 
 
@@ -186,6 +219,16 @@ def example_losses(model, ids, mask, states, allowed, weights=None) -> torch.Ten
     return (nll * weights).sum(1)
 
 
+def _all_reduce_grads(model: torch.nn.Module) -> None:
+    """Sum non-DP gradients over processes (each process's loss is already / batch_size)."""
+    import torch.distributed as dist
+
+    for p in model.parameters():
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+
+
 def _pad_float(rows: Sequence[Sequence[float]]) -> torch.Tensor:
     out = torch.zeros((len(rows), max(len(r) for r in rows)))
     for i, r in enumerate(rows):
@@ -234,8 +277,8 @@ def fit(
     t0 = time.perf_counter()
     n = len(sequences)
     config.validate(n)
-    if config.seed is None:
-        config.seed = int(torch.seed() % (2**31))
+    rank, world = distributed_context()
+    config.seed = broadcast_seed(config.seed)
     device = resolve_device(config.device)
     q = config.batch_size / n
     steps = config.steps_for(n)
@@ -249,6 +292,11 @@ def fit(
     if model is None:
         model = build_model(config.model, vocab_size, max_length=max_len, seed=config.seed)
     model.to(device).train()
+    if world > 1:
+        import torch.distributed as dist
+
+        for p in model.parameters():
+            dist.broadcast(p.data, src=0)
     log.info("model %s: %.2fM parameters, %d records, %d steps, q=%.4f", config.model,
              parameter_count(model) / 1e6, n, steps, q)
 
@@ -264,11 +312,16 @@ def fit(
     if config.dp:
         clipping, clipping_reason = choose_clipping(config.clipping, device)
         log.info("clipping: %s (%s)", clipping, clipping_reason)
+        if world > 1 and clipping != "bookkeeping":
+            raise ValueError("multi-process training needs --clipping auto or bookkeeping")
         if clipping == "bookkeeping":
             clipper = BookKeepingClipper(model, max_grad_norm=config.max_grad_norm, loss_reduction="mean")
             net = model
-            opt = BookKeepingDPOptimizer(base_opt, clipper=clipper, noise_multiplier=sigma,
-                                         expected_batch_size=config.batch_size, generator=noise_gen)
+            # Each process holds 1/world of the Poisson sample: noise is added once (rank 0)
+            # and the per-process sums are all-reduced, so the mechanism and epsilon are unchanged.
+            cls = BookKeepingDistributedDPOptimizer if world > 1 else BookKeepingDPOptimizer
+            opt = cls(base_opt, clipper=clipper, noise_multiplier=sigma,
+                      expected_batch_size=config.batch_size / world, generator=noise_gen)
         else:
             net = GradSampleModule(model, loss_reduction="mean")
             opt = DPOptimizer(base_opt, noise_multiplier=sigma, max_grad_norm=config.max_grad_norm,
@@ -299,6 +352,8 @@ def fit(
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, steps, config)
         picked = torch.nonzero(torch.rand(n, generator=sample_gen) < q).flatten().tolist()
+        if world > 1:  # every process draws the same logical batch and keeps its shard
+            picked = [i for i in picked if i % world == rank]
         chunks = [picked[i : i + config.physical_batch_size] for i in range(0, len(picked), config.physical_batch_size)]
         step_loss, seen = 0.0, 0
         if not picked and config.dp:
@@ -324,18 +379,21 @@ def fit(
                 (per_example.sum() / config.batch_size).backward()
             step_loss += float(per_example.detach().sum())
             seen += len(chunk)
-        if not config.dp and picked:
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+        if not config.dp:
+            if world > 1:
+                _all_reduce_grads(model)
+            if picked or world > 1:
+                opt.step()
+                opt.zero_grad(set_to_none=True)
         mean_loss = step_loss / max(1, seen)
         if step % log_every == 0 or step == steps - 1:
             losses.append({"step": step, "loss": mean_loss})
-        if progress is not None:
+        if progress is not None and rank == 0:
             eps_now = None
             if config.dp and (step % log_every == 0 or step == steps - 1):
                 eps_now = epsilon_of(history_at(step + 1), delta=delta, accountant=config.accountant)
             progress(step + 1, steps, mean_loss, eps_now)
-        if ckpt is not None and ((step + 1) % config.checkpoint_every == 0 or step == steps - 1):
+        if rank == 0 and ckpt is not None and ((step + 1) % config.checkpoint_every == 0 or step == steps - 1):
             _save_checkpoint(ckpt, model=model, opt=opt, step=step + 1, history=history_at(step + 1),
                              sample_gen=sample_gen, noise_gen=noise_gen)
 
@@ -343,6 +401,7 @@ def fit(
         clipper.remove()
     privacy = privacy_record(config=config, history=history_at(steps), delta=delta, sigma=sigma, sample_rate=q,
                              steps=steps, n_records=n)
+    privacy["world_size"] = world
     if config.dp:
         privacy["clipping"] = clipping
         privacy["clipping_reason"] = clipping_reason

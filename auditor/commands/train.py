@@ -6,6 +6,7 @@ import click
 
 from auditor.commands._options import run_config, train_options, train_progress
 from auditor.pipeline import train
+from auditor.train import is_main_process
 
 
 @click.command("train")
@@ -18,8 +19,10 @@ from auditor.pipeline import train
 def command(data, out, resume, force, quiet, **opts):
     """Train a DP synthesizer on DATA (CSV, JSONL, Parquet or text) into the run directory."""
     cfg = run_config(**opts)
-    with train_progress(quiet) as progress:
+    with train_progress(quiet or not is_main_process()) as progress:
         outcome = train(data, out, config=cfg, force=force, resume=resume, progress=progress)
+    if not is_main_process():
+        return 0
     p = outcome.privacy
     if p["dp"]:
         click.echo(f"trained {out}: epsilon = {p['epsilon']:.3f} (delta = {p['delta']:.3g}, {p['accountant']}), "
