@@ -419,3 +419,16 @@ def test_layer_outside_the_loss_gets_zero_sum():
         sums = clipper.clipped_sum()
     assert torch.equal(sums[model[1].weight], torch.zeros(2, 2, dtype=torch.float64))
     assert sums[model[0].weight].abs().sum() > 0
+
+
+def test_clipping_choice_follows_the_measurements():
+    from auditor.train import GPU_HOOKS_ABOVE_PARAMS, choose_clipping
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert choose_clipping("auto", cpu, n_params=10**9)[0] == "bookkeeping"
+    assert choose_clipping("auto", gpu, n_params=117_500_000)[0] == "bookkeeping"
+    assert choose_clipping("auto", gpu, n_params=GPU_HOOKS_ABOVE_PARAMS + 1)[0] == "opacus-hooks"
+    assert choose_clipping("auto", gpu, n_params=GPU_HOOKS_ABOVE_PARAMS + 1, world=2)[0] == "bookkeeping"
+    assert choose_clipping("opacus", cpu, n_params=1)[0] == "opacus-hooks"
+    with pytest.raises(ValueError, match="multi-process"):
+        choose_clipping("opacus", cpu, n_params=1, world=2)
