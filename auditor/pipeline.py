@@ -36,7 +36,6 @@ from canaries.occurrences import scrub as scrub_canaries
 from canaries.plant import plant
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, int, int, dict], None]
 
 
 @dataclass
@@ -359,8 +358,7 @@ def generate(out: str | Path, *, num_records: int, config: SampleConfig | None =
             privacy["outside_guarantee"].append(note)
             write_json(run.privacy, privacy)
     stats["released"] = len(frame)
-    for stale in (run.synthetic(not text),):
-        run.clear_stage(stale)
+    run.clear_stage(run.synthetic(not text))  # a text run never keeps a stale .csv, and vice versa
     path = data_io.write_records(frame["text"].tolist() if text else frame, run.synthetic(text))
     write_json(run.generation, stats)
     return GenerateOutcome(run=run, path=path, stats=stats)

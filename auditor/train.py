@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -457,7 +457,3 @@ def privacy_record(*, config: TrainConfig, history, delta, sigma, sample_rate, s
         "target_epsilon": config.epsilon,
         "history": [list(h) for h in history],
     }
-
-
-def config_dict(config: TrainConfig) -> dict:
-    return asdict(config)

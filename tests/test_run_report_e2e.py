@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from auditor.data import DEMO_SCHEMA, load_records
+from auditor.data import DEMO_SCHEMA
 from auditor.pii import analyze
 from canaries.manifest import Manifest
 from cli_helpers import run_cli
