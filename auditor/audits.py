@@ -264,11 +264,7 @@ def audit_files(*, synthetic: str | Path, train: str | Path, holdout: str | Path
             if missing:
                 raise UserError(f"{ds.name}: missing columns {', '.join(missing)} of the training data")
     run = RunDir(Path(out))
-    if run.root.exists() and any(run.root.iterdir()):
-        if not force:
-            raise UserError(f"{run.root} already holds files; pass --force to overwrite")
-        if not run.run_json.exists():
-            raise UserError(f"{run.root} is not a run directory; refusing to clear it even with --force")
+    if run.holds_files(force=force):
         run.clear_stage(run.audit, *(run.root / f"report.{x}" for x in ("json", "html", "md")))
     run.root.mkdir(parents=True, exist_ok=True)
     run_cfg = {"mode": "model-free", "synthetic": str(synthetic), "train": str(train),

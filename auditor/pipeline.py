@@ -191,11 +191,6 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     train_frame = frame.iloc[train_idx].reset_index(drop=True)
     n_canary_rows_max = (sum(cfg.canaries.repetitions) * cfg.canaries.per_repetition + cfg.canaries.audit_canaries
                          if cfg.canaries.enabled else 0)
-    n_min = len(train_frame) + (n_canary_rows_max // 2 if cfg.canaries.enabled else 0)
-    try:
-        cfg.train.validate(n_min)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
     delta_total = cfg.train.delta or default_delta(len(train_frame) + n_canary_rows_max)
     prior, selection, outside_dom, delta_acc = ([], None, [], delta_total)
     if cfg.train.dp:

@@ -97,15 +97,25 @@ class RunDir:
             if not (self.checkpoint / "state.pt").exists():
                 raise UserError(f"{self.root}: nothing to resume (no checkpoint)")
             return
+        if self.holds_files(force=force):
+            shutil.rmtree(self.root)
+
+    def holds_files(self, *, force: bool) -> bool:
+        """Whether ``root`` holds an earlier run that ``force`` allows to overwrite.
+
+        Without ``force`` a non-empty directory is refused; with it, only a run
+        directory (one with run.json) may be cleared.
+        """
         if self.root.exists() and not self.root.is_dir():
             raise UserError(f"{self.root}: exists and is not a directory")
-        if self.root.is_dir() and any(self.root.iterdir()):
-            if not force:
-                what = "a finished run" if self.finished_training() else "files"
-                raise UserError(f"{self.root} already holds {what}; pass --force to overwrite it")
-            if not self.run_json.exists():
-                raise UserError(f"{self.root} is not a run directory; refusing to clear it even with --force")
-            shutil.rmtree(self.root)
+        if not (self.root.is_dir() and any(self.root.iterdir())):
+            return False
+        if not force:
+            what = "a finished run" if self.finished_training() else "files"
+            raise UserError(f"{self.root} already holds {what}; pass --force to overwrite it")
+        if not self.run_json.exists():
+            raise UserError(f"{self.root} is not a run directory; refusing to clear it even with --force")
+        return True
 
     def clear_stage(self, *paths: Path) -> None:
         for p in paths:

@@ -91,9 +91,9 @@ class TrainConfig:
                 "(DP-SGD samples a fraction of the records per step)"
             )
 
-    @property
-    def steps_for(self) -> Callable[[int], int]:
-        return lambda n: max(1, math.ceil(self.epochs * n / self.batch_size))
+    def steps(self, n_records: int) -> int:
+        """Logical steps for ``epochs`` passes at expected batch ``batch_size``."""
+        return max(1, math.ceil(self.epochs * n_records / self.batch_size))
 
 
 CLIPPING = ("auto", "bookkeeping", "opacus")
@@ -172,14 +172,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def pad_rows(rows: Sequence[Sequence], *, fill, dtype: torch.dtype) -> torch.Tensor:
+    """Variable-length rows right-padded with ``fill`` into one ``[len(rows), longest]`` tensor."""
+    out = torch.full((len(rows), max(len(r) for r in rows)), fill, dtype=dtype)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.as_tensor(r, dtype=dtype)
+    return out
+
+
 def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ids and attention mask."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
-        mask[i, : len(s)] = 1
+    ids = pad_rows(seqs, fill=pad_id, dtype=torch.long)
+    lengths = torch.tensor([len(s) for s in seqs])
+    mask = (torch.arange(ids.size(1))[None, :] < lengths[:, None]).long()
     return ids, mask
 
 
@@ -237,13 +242,6 @@ def _all_reduce_grads(model: torch.nn.Module) -> None:
         dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
 
 
-def _pad_float(rows: Sequence[Sequence[float]]) -> torch.Tensor:
-    out = torch.zeros((len(rows), max(len(r) for r in rows)))
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.as_tensor(r)
-    return out
-
-
 def _lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to 10% of the peak."""
     warm = max(1, int(cfg.warmup * steps))
@@ -289,7 +287,7 @@ def fit(
     config.seed = broadcast_seed(config.seed)
     device = resolve_device(config.device)
     q = config.batch_size / n
-    steps = config.steps_for(n)
+    steps = config.steps(n)
     sigma = None
     if config.dp:
         sigma = config.noise_multiplier or noise_for_epsilon(
@@ -372,8 +370,8 @@ def fit(
             opt.zero_grad(set_to_none=True)
         for j, chunk in enumerate(chunks):
             ids, mask = pad_batch([sequences[i] for i in chunk], pad_id)
-            st, _ = pad_batch([states[i] for i in chunk], 0)
-            w = _pad_float([weights[i] for i in chunk])
+            st = pad_rows([states[i] for i in chunk], fill=0, dtype=torch.long)
+            w = pad_rows([weights[i] for i in chunk], fill=0.0, dtype=torch.float32)
             ids, mask, st, w = ids.to(device), mask.to(device), st.to(device), w.to(device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
                 per_example = example_losses(net, ids, mask, st, allowed, w)

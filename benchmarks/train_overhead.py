@@ -26,7 +26,7 @@ from auditor.dp.bookkeeping import BookKeepingClipper
 from auditor.dp.optimizer import BookKeepingDPOptimizer
 from auditor.model import build_model, parameter_count
 from auditor.schema import Schema
-from auditor.train import example_losses, grammar_states, pad_batch
+from auditor.train import example_losses, grammar_states, pad_batch, pad_rows
 
 
 def _sequences(codec: RowCodec, seq: int | None) -> list[list[int]]:
@@ -84,7 +84,7 @@ def main() -> None:
     tokens = []
     for i, idx in enumerate(batches):
         ids, mask = pad_batch([seqs[j] for j in idx], codec.pad_id)
-        st, _ = pad_batch([states[j] for j in idx], 0)
+        st = pad_rows([states[j] for j in idx], fill=0, dtype=torch.long)
         ids, mask, st = ids.to(device), mask.to(device), st.to(device)
         tokens.append(int(mask.sum()))
         for m in args.methods:
