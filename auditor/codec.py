@@ -5,9 +5,13 @@ column kind, so that the model only has to learn values, never structure:
 
 - categorical: one token per value of the column's (public or DP-selected)
   domain, plus ``<other>`` for values outside it;
-- numeric: a sign-and-decimal-exponent token followed by ``sig_digits`` mantissa
-  digit tokens (``2534.17`` with 4 digits -> ``[E+3] 2 5 3 4``), or ``ZERO``;
-  magnitude is one token, so DP training gets the order of magnitude right first;
+- numeric: a leading-part token (sign, decimal exponent and first digit) followed
+  by ``sig_digits - 1`` digit tokens (``2534.17`` with 4 digits -> ``[+2e3] 5 3 4``),
+  or ``ZERO``. The leading part decides the value to within a digit of its
+  magnitude, and it is one token: the model learns its distribution given the
+  columns before (mean cost by diagnosis is mostly this token), and DP training
+  gets it right first. Only the magnitudes the schema admits (bounds, declared or
+  DP-selected ``magnitudes``) get tokens;
 - datetime: year, month, day (and hour, minute, second when the format has them)
   tokens; the day tokens allowed depend on the month;
 - pattern (SSN, phone, card): only the class positions (digit / letter) are
@@ -39,7 +43,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from tokenizers import Tokenizer
 
-from auditor.schema import Column, Schema
+from auditor.schema import Column, Schema, magnitude_key, parse_magnitude
 
 PAD, BOS, EOS, SEP, NULL, ZERO = "<pad>", "<bos>", "<eos>", "<sep>", "<null>", "<zero>"
 OTHER = "<other>"
@@ -106,6 +110,40 @@ def format_number(value: float, *, integer: bool, exponent: int, sig_digits: int
     return f"{value:.{decimals}f}"
 
 
+def value_magnitude(col: Column, value: Any) -> str | None:
+    """The magnitude key (``"1e+3"``, ``"-1e-2"``, ``"0"``) of a numeric value, None if empty.
+
+    The value is clamped to the column's bounds and rounded like the codec does
+    before encoding, so the key is the bucket the value would be encoded in.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == "":
+        return None
+    number = float(value)
+    if col.minimum is not None:
+        number = max(number, col.minimum)
+    if col.maximum is not None:
+        number = min(number, col.maximum)
+    if col.integer:
+        number = float(round(number))
+    parts = numeric_to_parts(number, col.sig_digits)
+    if parts is None:
+        return magnitude_key(0, 0)
+    if not col.integer or parts[0] >= 0:
+        return magnitude_key(1 if number > 0 else -1, parts[0])
+    return magnitude_key(1 if number > 0 else -1, 0)
+
+
+def _distance_to_bucket(number: float, bucket: tuple[int, int], sig_digits: int) -> float:
+    """How far ``number`` is from the values of magnitude ``bucket`` (``(0, 0)``: zero)."""
+    sign, exp = bucket
+    if sign == 0:
+        return abs(number)
+    lo, hi = 10.0**exp, (10**sig_digits - 1) * 10.0 ** (exp - sig_digits + 1)
+    if sign < 0:
+        lo, hi = -hi, -lo
+    return max(lo - number, 0.0, number - hi)
+
+
 def _has_other(col: Column) -> bool:
     """A DP-selected or inferred domain may miss values: they map to ``<other>``.
 
@@ -132,6 +170,8 @@ class Grammar:
         field_of: ``[num_states]`` long, index of the field being decoded in each state
             (``len(fields)`` in the final state, where only EOS is allowed, and after it).
         done: the state after EOS (only PAD allowed, loops on itself).
+        magnitude: ``[num_states]`` bool, the states where a numeric column's leading
+            part (sign, magnitude, first digit) is chosen.
     """
 
     start: int
@@ -139,6 +179,7 @@ class Grammar:
     next_state: torch.Tensor
     field_of: torch.Tensor
     done: int
+    magnitude: torch.Tensor | None = None
 
     def state_after(self, ids: Sequence[int], state: int | None = None) -> int:
         """Walk from ``state`` (default ``start``) over ``ids``; ValueError if one is not allowed."""
@@ -152,7 +193,8 @@ class Grammar:
 
     def to(self, device) -> "Grammar":
         return Grammar(self.start, self.allowed.to(device), self.next_state.to(device),
-                       self.field_of.to(device), self.done)
+                       self.field_of.to(device), self.done,
+                       None if self.magnitude is None else self.magnitude.to(device))
 
 
 class RowCodec:
@@ -178,18 +220,29 @@ class RowCodec:
         tokens: list[str] = [PAD, BOS, EOS, SEP, NULL, ZERO]
         tokens += [f"<d{d}>" for d in range(10)]
         tokens += [f"<U{c}>" for c in _UPPER] + [f"<L{c}>" for c in _LOWER]
-        tokens += [f"<e{'-' if s < 0 else '+'}{e}>" for s in (1, -1) for e in range(EXP_MIN, EXP_MAX + 1)]
         tokens += [f"<y{y}>" for y in range(YEAR_MIN, YEAR_MAX + 1)]
         tokens += [f"<mo{m}>" for m in range(1, 13)] + [f"<dd{d}>" for d in range(1, 32)]
         tokens += [f"<h{h}>" for h in range(24)] + [f"<mi{m}>" for m in range(60)] + [f"<s{s}>" for s in range(60)]
         self.text_base = len(tokens)
         self.text_vocab = self.text_tokenizer.get_vocab_size()
+        # A pretrained model's tokenizer has special tokens (<s>, <|endoftext|>...): never text.
+        self._text_special = {i for i, tok in self.text_tokenizer.get_added_tokens_decoder().items() if tok.special}
         self.cat_base: dict[str, int] = {}
         n = self.text_base + self.text_vocab
-        for col in self.schema.columns:
+        for col in self.schema.learned:
             if col.kind == "categorical":
                 self.cat_base[col.name] = n
                 n += len(col.categories) + (1 if _has_other(col) else 0)
+        # Leading-part tokens of numbers: sign, decimal exponent and first digit in one
+        # token, for the magnitudes the schema's numeric columns admit.
+        magnitudes = sorted({m for col in self.schema.learned if col.kind == "numeric"
+                             for m in self._magnitudes(col) if m != (0, 0)})
+        self.lead_ids: dict[tuple[int, int, int], int] = {}
+        for sign, exp in magnitudes:
+            for d in range(1, 10):
+                self.lead_ids[(sign, exp, d)] = n
+                n += 1
+        self._lead_of = {i: key for key, i in self.lead_ids.items()}
         self.vocab_size = n
         self._special = {t: i for i, t in enumerate(tokens)}
         self.pad_id, self.bos_id, self.eos_id = self._special[PAD], self._special[BOS], self._special[EOS]
@@ -200,8 +253,6 @@ class RowCodec:
             "A": [self._special[f"<U{c}>"] for c in _UPPER],
             "a": [self._special[f"<L{c}>"] for c in _LOWER],
         }
-        self.exp_ids = {(s, e): self._special[f"<e{'-' if s < 0 else '+'}{e}>"]
-                        for s in (1, -1) for e in range(EXP_MIN, EXP_MAX + 1)}
         self.part_ids = {
             "year": {y: self._special[f"<y{y}>"] for y in range(YEAR_MIN, YEAR_MAX + 1)},
             "month": {m: self._special[f"<mo{m}>"] for m in range(1, 13)},
@@ -214,7 +265,7 @@ class RowCodec:
 
     @property
     def fields(self) -> list[str]:
-        return self.schema.names
+        return [c.name for c in self.schema.learned]
 
     # ------------------------------------------------------------------ grammar
     def _build_grammar(self) -> Grammar:
@@ -227,13 +278,16 @@ class RowCodec:
             field_of.append(field)
             return len(allowed) - 1
 
-        starts = [new_state(i) for i in range(len(self.schema.columns))]
-        final = new_state(len(self.schema.columns))
-        done = new_state(len(self.schema.columns))
+        columns = self.schema.learned
+        text_ids = [self.text_base + t for t in range(self.text_vocab) if t not in self._text_special]
+        starts = [new_state(i) for i in range(len(columns))]
+        magnitude_states: set[int] = set()
+        final = new_state(len(columns))
+        done = new_state(len(columns))
         allowed[final][self.eos_id] = done
         allowed[done][self.pad_id] = done
         self._column_states: dict[str, dict[str, Any]] = {}
-        for i, col in enumerate(self.schema.columns):
+        for i, col in enumerate(columns):
             s0, nxt = starts[i], (starts[i + 1] if i + 1 < len(starts) else final)
             if col.nullable:
                 allowed[s0][self.null_id] = nxt
@@ -243,15 +297,15 @@ class RowCodec:
                 for k in range(len(col.categories) + (1 if _has_other(col) else 0)):
                     allowed[s0][base + k] = nxt
             elif kind == "numeric":
-                allowed[s0][self.zero_id] = nxt
-                mant = [new_state(i) for _ in range(col.sig_digits)]
-                for tok in self._exponent_tokens(col):
-                    allowed[s0][tok] = mant[0]
+                magnitude_states.add(s0)
+                if (0, 0) in self._magnitudes(col):
+                    allowed[s0][self.zero_id] = nxt
+                mant = [new_state(i) for _ in range(col.sig_digits - 1)]
+                for tok in self._lead_tokens(col):
+                    allowed[s0][tok] = mant[0] if mant else nxt
                 for j, s in enumerate(mant):
                     target = mant[j + 1] if j + 1 < len(mant) else nxt
-                    for d, tok in enumerate(self.digit_ids):
-                        if j == 0 and d == 0:
-                            continue
+                    for tok in self.digit_ids:
                         allowed[s][tok] = target
             elif kind == "pattern":
                 classes = [c for k, c in pattern_slots(col.pattern) if k == "class"]
@@ -285,7 +339,7 @@ class RowCodec:
                     if j > 0 or col.nullable:
                         allowed[s][self.sep_id] = nxt
                     if j < col.max_tokens:
-                        for tok in range(self.text_base, self.text_base + self.text_vocab):
+                        for tok in text_ids:
                             allowed[s][tok] = states[j + 1]
             else:  # pragma: no cover - Column validates kinds
                 raise ValueError(f"unknown column kind {kind!r}")
@@ -301,13 +355,20 @@ class RowCodec:
             next_state=next_state,
             field_of=torch.tensor(field_of, dtype=torch.long),
             done=done,
+            magnitude=torch.tensor([i in magnitude_states for i in range(S)], dtype=torch.bool),
         )
 
-    def _exponent_tokens(self, col: Column) -> list[int]:
-        """Sign-and-exponent tokens a numeric column admits, given its public facts.
+    def _lead_tokens(self, col: Column) -> list[int]:
+        """Leading-part tokens (sign, exponent, first digit) a numeric column admits."""
+        return [self.lead_ids[(sign, exp, d)] for sign, exp in self._magnitudes(col) if sign != 0
+                for d in range(1, 10)]
+
+    def _magnitudes(self, col: Column) -> list[tuple[int, int]]:
+        """``(sign, exponent)`` buckets a numeric column admits, given its public facts; ``(0, 0)`` is zero.
 
         Whole numbers other than 0 have exponent >= 0; public bounds cap the
-        magnitude of each sign and rule out a sign entirely (``minimum >= 0``).
+        magnitude of each sign and rule out a sign entirely (``minimum >= 0``);
+        a declared or DP-selected ``magnitudes`` set keeps only its magnitudes.
         """
         lo_exp = 0 if col.integer else EXP_MIN
         out = []
@@ -316,8 +377,30 @@ class RowCodec:
             if bound is not None and bound <= 0:
                 continue
             hi_exp = EXP_MAX if bound is None else min(EXP_MAX, math.floor(math.log10(bound)))
-            out += [self.exp_ids[(sign, e)] for e in range(lo_exp, hi_exp + 1)]
+            out += [(sign, e) for e in range(lo_exp, hi_exp + 1)]
+        out.append((0, 0))
+        if col.magnitudes is not None:
+            chosen = {parse_magnitude(k) for k in col.magnitudes}
+            kept = [m for m in out if m in chosen]
+            out = kept or out  # a set outside the bounds admits nothing: fall back to the bounds
         return out
+
+    def _number_ids(self, col: Column, number: float) -> list[int]:
+        """Exponent and mantissa tokens of ``number``, snapped to the nearest admitted magnitude."""
+        admitted = self._magnitudes(col)
+        parts = numeric_to_parts(number, col.sig_digits)
+        key = (0, 0) if parts is None else ((1 if number > 0 else -1), parts[0])
+        if key not in admitted:
+            key = min(admitted, key=lambda m: _distance_to_bucket(number, m, col.sig_digits))
+            if key != (0, 0):
+                sign, exp = key
+                scale = 10.0 ** (exp - col.sig_digits + 1)
+                mant = min(max(round(abs(number) / scale), 10 ** (col.sig_digits - 1)), 10**col.sig_digits - 1)
+                parts = (exp, mant)
+        if key == (0, 0):
+            return [self.zero_id]
+        digits = str(parts[1])
+        return [self.lead_ids[(key[0], key[1], int(digits[0]))]] + [self.digit_ids[int(c)] for c in digits[1:]]
 
     def _clamp(self, col: Column, number: float) -> float:
         if col.minimum is not None:
@@ -347,11 +430,7 @@ class RowCodec:
             number = self._clamp(col, float(text))
             if col.integer:
                 number = float(round(number))
-            parts = numeric_to_parts(number, col.sig_digits)
-            if parts is None:
-                return [self.zero_id]
-            exp, mant = parts
-            return [self.exp_ids[(1 if number > 0 else -1, exp)]] + [self.digit_ids[int(c)] for c in str(mant)]
+            return self._number_ids(col, number)
         if kind == "pattern":
             slots = pattern_slots(col.pattern)
             if len(text) != len(slots):
@@ -377,7 +456,8 @@ class RowCodec:
             for part in _date_parts(col.format)[3:]:
                 ids.append(self.part_ids[part][getattr(when, part)])
             return ids
-        ids = self.text_tokenizer.encode(text).ids[: col.max_tokens]
+        ids = [t for t in self.text_tokenizer.encode(text, add_special_tokens=False).ids
+               if t not in self._text_special][: col.max_tokens]
         return [self.text_base + t for t in ids]
 
     def _field_ids(self, col: Column, value: Any) -> list[int]:
@@ -390,7 +470,7 @@ class RowCodec:
         """``[BOS] field_1 ... field_k [EOS]``; text values longer than ``max_tokens`` are truncated."""
         record = self._as_row(record)
         ids = [self.bos_id]
-        for col in self.schema.columns:
+        for col in self.schema.learned:
             ids += self._field_ids(col, record.get(col.name))
         ids.append(self.eos_id)
         return ids
@@ -401,7 +481,7 @@ class RowCodec:
             return [self.bos_id] + self.encode_value(self.schema.columns[0].name, self._as_row(record)["text"])
         record = self._as_row(record)
         ids = [self.bos_id]
-        for col in self.schema.columns:
+        for col in self.schema.learned:
             if col.name == field:
                 return ids
             ids += self._field_ids(col, record.get(col.name))
@@ -428,10 +508,8 @@ class RowCodec:
         if kind == "numeric":
             if ids == [self.zero_id]:
                 return "0"
-            name = self._id_to_special[ids[0]]
-            sign = -1 if name[2] == "-" else 1
-            exp = int(name[3:-1])
-            mant = int("".join(str(self.digit_ids.index(t)) for t in ids[1:]))
+            sign, exp, lead = self._lead_of[ids[0]]
+            mant = int(str(lead) + "".join(str(self.digit_ids.index(t)) for t in ids[1:]))
             value = self._clamp(col, sign * mant * 10.0 ** (exp - col.sig_digits + 1))
             return format_number(value, integer=col.integer, exponent=exp, sig_digits=col.sig_digits)
         if kind == "pattern":
@@ -457,7 +535,7 @@ class RowCodec:
         if ids and ids[0] == self.bos_id:
             ids = ids[1:]
         g = self.grammar
-        n_fields = len(self.schema.columns)
+        n_fields = len(self.schema.learned)
         fields: list[list[int]] = [[] for _ in range(n_fields)]
         s = g.start
         for t in ids:
@@ -478,7 +556,7 @@ class RowCodec:
         if fields is None:
             return None
         row = {}
-        for col, fids in zip(self.schema.columns, fields):
+        for col, fids in zip(self.schema.learned, fields):
             try:
                 row[col.name] = self.decode_value(col.name, fids)
             except ValueError:  # Feb 29 of a non-leap year: the grammar allows it for every year
@@ -500,10 +578,10 @@ class RowCodec:
     def max_length(self) -> int:
         """Length of the longest sequence the grammar admits, BOS and EOS included."""
         total = 2
-        for col in self.schema.columns:
+        for col in self.schema.learned:
             total += {
                 "categorical": 1,
-                "numeric": 1 + col.sig_digits,
+                "numeric": col.sig_digits,
                 "pattern": sum(1 for k, _ in pattern_slots(col.pattern or "") if k == "class"),
                 "datetime": len(_date_parts(col.format)) if col.format else 0,
                 "text": col.max_tokens + 1,

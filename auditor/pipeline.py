@@ -23,12 +23,14 @@ import torch
 
 import auditor
 from auditor import data as data_io
-from auditor.codec import RowCodec
+from auditor.codec import RowCodec, value_magnitude
 from auditor.dp.accounting import default_delta, select_domains
 from auditor.errors import UserError
 from auditor.generate import SampleConfig, generate_records
+from auditor.model import (LoraSettings, describe_pretrained, is_preset, load_pretrained_tokenizer, merge_for_saving,
+                           pretrained_for_codec)
 from auditor.rundir import RunDir, read_json, write_json
-from auditor.schema import Schema
+from auditor.schema import Column, Schema, parse_magnitude
 from auditor.train import TrainConfig, broadcast_seed, fit, is_main_process
 from canaries.config import CanaryConfig
 from canaries.manifest import Manifest
@@ -120,6 +122,13 @@ def resolve_schema(dataset: data_io.Dataset, schema_path: str | None) -> tuple[S
         missing = [n for n in schema.names if n not in dataset.frame.columns]
         if missing:
             raise UserError(f"schema {schema_path}: columns not in the data: {', '.join(missing)}")
+        from auditor.fakes import check_fake
+
+        for col in schema.columns:
+            try:
+                check_fake(col)
+            except ValueError as exc:
+                raise UserError(f"schema {schema_path}: {exc}") from None
         data_io.require_valid(dataset.frame[schema.names], schema, name=dataset.name)
         return schema, []
     schema = data_io.infer_schema(dataset.frame)
@@ -134,23 +143,43 @@ def records_of(frame: pd.DataFrame, schema: Schema) -> list:
 
 def _fill_domains(schema: Schema, train_frame: pd.DataFrame, cfg: DataConfig, delta: float,
                   rng: np.random.Generator) -> tuple[list, dict | None, list[str], float]:
-    """Select undeclared categorical domains. Returns (prior history, record, outside, delta_for_accountant)."""
-    todo = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
+    """Select undeclared categorical domains and numeric magnitudes.
+
+    Returns (prior history, record, outside, delta_for_accountant). Both kinds of
+    domain are one mechanism (noisy thresholded counts, one count per record and
+    column), so they cost one Gaussian release whatever the number of columns.
+    """
+    cats = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
+    nums = [c for c in schema.columns if c.kind == "numeric" and c.magnitudes is None]
+    todo = cats + nums
     if not todo:
         return [], None, [], delta
+
+    def values(c: Column) -> list[str]:
+        if c.kind == "categorical":
+            return train_frame[c.name].tolist()
+        return [k for k in (value_magnitude(c, v) for v in train_frame[c.name].tolist()) if k is not None]
+
     if cfg.domains == "data":
-        for c in todo:
+        for c in cats:
             c.categories = sorted(set(train_frame[c.name]) - {""})
+        for c in nums:
+            c.magnitudes = sorted(set(values(c)), key=parse_magnitude) or None
+        for c in todo:
             c.source = "inferred"
-        return [], None, [f"categorical domains of {', '.join(c.name for c in todo)} taken from the data "
-                          "(opt-in --domains data)"], delta
+        return [], None, [f"domains (categories, numeric magnitudes) of {', '.join(c.name for c in todo)} taken "
+                          "from the data (opt-in --domains data)"], delta
     if cfg.domains != "dp":
         raise UserError(f"--domains must be dp or data, not {cfg.domains!r}")
     delta_sel = delta * cfg.domain_delta_share
-    domains, record = select_domains({c.name: train_frame[c.name].tolist() for c in todo},
+    domains, record = select_domains({c.name: values(c) for c in todo},
                                      noise_multiplier=cfg.domain_noise, delta_selection=delta_sel, rng=rng)
-    for c in todo:
+    for c in cats:
         c.categories = domains[c.name]
+    for c in nums:
+        # None (every magnitude inside the bounds) when no magnitude passed the threshold.
+        c.magnitudes = sorted(domains[c.name], key=parse_magnitude) or None
+    for c in todo:
         c.source = "dp"
     record["values_kept"] = {k: len(v) for k, v in domains.items()}
     return [(cfg.domain_noise, 1.0, 1)], record, [], delta - delta_sel
@@ -198,7 +227,19 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     else:
         _fill_domains(schema, train_frame, DataConfig(domains="data"), delta_total, domain_rng)
     outside += outside_dom
-    codec = RowCodec(schema)
+    if not schema.learned:
+        raise UserError("every column is declared fake: nothing to learn")
+    pretrained = None if is_preset(cfg.train.model) else cfg.train.model
+    try:
+        if pretrained is None:
+            codec, model = RowCodec(schema), None
+        else:
+            # The pretrained model's own tokenizer is public and fixed before any record is read.
+            codec = RowCodec(schema, tokenizer=load_pretrained_tokenizer(pretrained, local_only=False))
+            model = pretrained_for_codec(pretrained, codec, local_only=False, seed=seed or 0,
+                                         lora=LoraSettings(rank=cfg.train.lora_rank) if cfg.train.lora_rank else None)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     records = records_of(train_frame, schema)
     manifest = None
     if cfg.canaries.enabled:
@@ -237,7 +278,7 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
         run.salt()
     result = fit(sequences, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id,
                  config=cfg.train, delta=delta_acc, prior_history=prior, checkpoint_dir=run.checkpoint,
-                 resume=resume, progress=progress)
+                 resume=resume, progress=progress, model=model)
     privacy = result.privacy
     if cfg.train.dp:
         privacy["delta"] = delta_total
@@ -248,10 +289,16 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     privacy["n_canary_rows"] = manifest.n_planted_rows if manifest else 0
     privacy["outside_guarantee"] = outside + (["no DP guarantee: trained without DP (--no-dp)"]
                                               if not cfg.train.dp else [])
-    privacy["tokenizer"] = "shipped byte-level BPE fitted on public text (data-independent)"
+    if pretrained is None:
+        privacy["tokenizer"] = "shipped byte-level BPE fitted on public text (data-independent)"
+    else:
+        privacy["tokenizer"] = f"the pretrained model's own tokenizer ({pretrained}; public, data-independent)"
+        privacy["pretrained"] = describe_pretrained(pretrained, result.model)
+    privacy["not_learned"] = [f"{c.name}: fresh fakes ({c.fake}), drawn independently of the data"
+                              for c in schema.columns if c.fake]
     privacy["train_seconds"] = round(result.seconds, 2)
     if main:
-        result.model.save_pretrained(run.model, safe_serialization=True)
+        merge_for_saving(result.model).save_pretrained(run.model, safe_serialization=True)
         write_json(run.codec, codec.to_dict())
         write_json(run.model / "train_log.json", result.history)
         write_json(run.privacy, privacy)
@@ -324,6 +371,7 @@ def generate(out: str | Path, *, num_records: int, config: SampleConfig | None =
     records, stats = generate_records(model, codec, n=num_records, config=cfg, progress=progress)
     stats["seconds"] = round(time.perf_counter() - t0, 2)
     stats["temperature"], stats["top_p"], stats["seed"] = cfg.temperature, cfg.top_p, cfg.seed
+    stats["magnitude_min_p"] = cfg.magnitude_min_p
     if run.canaries.exists():
         manifest = Manifest.load(run.canaries)
         secrets = {c.id: c.secret for c in manifest.canaries}
@@ -338,6 +386,11 @@ def generate(out: str | Path, *, num_records: int, config: SampleConfig | None =
         stats["scrubbed_canary_rows"] = 0
     stats["scrubbed_pii_rows"] = 0
     text = codec.schema.text
+    if not text and any(c.fake for c in codec.schema.columns):
+        from auditor.fakes import fill_fakes
+
+        records = fill_fakes(records, codec.schema, seed=cfg.seed)
+        stats["fake_columns"] = {c.name: c.fake for c in codec.schema.columns if c.fake}
     frame = pd.DataFrame({"text": records}) if text else pd.DataFrame(records, columns=codec.schema.names)
     if scrub_pii:
         from auditor.pii import scrub_replayed

@@ -9,6 +9,7 @@ explicit opt-in that the run reports as outside the DP guarantee.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,27 @@ import yaml
 Kind = Literal["numeric", "categorical", "datetime", "text", "pattern"]
 KINDS: tuple[str, ...] = ("numeric", "categorical", "datetime", "text", "pattern")
 Source = Literal["declared", "dp", "inferred"]
+
+
+_BAD = object()
+_MAGNITUDE = re.compile(r"^(-?)1e([+-]\d+)$")
+
+
+def magnitude_key(sign: int, exponent: int) -> str:
+    """``(1, 3) -> "1e+3"``; ``(0, 0) -> "0"`` (zero)."""
+    if sign == 0:
+        return "0"
+    return f"{'-' if sign < 0 else ''}1e{exponent:+d}"
+
+
+def parse_magnitude(key: str):
+    """Inverse of ``magnitude_key``: ``(sign, exponent)``, ``(0, 0)`` for ``"0"``."""
+    if str(key) == "0":
+        return (0, 0)
+    m = _MAGNITUDE.match(str(key))
+    if not m:
+        return _BAD
+    return (-1 if m.group(1) else 1, int(m.group(2)))
 
 
 @dataclass
@@ -32,6 +54,11 @@ class Column:
         minimum, maximum: numeric only; optional public bounds. The grammar then only
             allows signs and magnitudes inside them, and values are clamped to them.
         sig_digits: numeric only; significant digits kept (mantissa tokens).
+        magnitudes: numeric only; the decimal magnitudes the column takes, as keys
+            ``"1e+3"`` (values in [1e3, 1e4)), ``"-1e+0"`` (in (-10, -1]) and ``"0"``.
+            ``None`` admits every magnitude inside the bounds; in a DP run an
+            undeclared set is selected with DP like a categorical domain. Values
+            outside the set are clamped to the nearest magnitude in it.
         categories: categorical only; the domain. ``None`` means "select with DP".
         format: datetime only; a ``strftime`` format, e.g. ``%Y-%m-%d``.
         max_tokens: text only; longer values are truncated (the record is never split).
@@ -39,6 +66,9 @@ class Column:
             letter, ``\\`` escapes the next character, anything else is a literal.
             Only the class positions are learned; literals are put back on decoding.
         pii: optional Presidio entity hint (``PERSON``, ``US_SSN`` ...).
+        fake: not learned: generation fills the column with fresh format-preserving
+            fakes (``pattern`` for a pattern column, or a Faker provider such as
+            ``name``, ``email``, ``address`` for a text column); see ``auditor.fakes``.
         source: where the facts above came from: declared | dp | inferred.
     """
 
@@ -49,11 +79,13 @@ class Column:
     minimum: float | None = None
     maximum: float | None = None
     sig_digits: int = 3
+    magnitudes: list[str] | None = None
     categories: list[str] | None = None
     format: str | None = None
     max_tokens: int = 48
     pattern: str | None = None
     pii: str | None = None
+    fake: str | None = None
     source: Source = "declared"
 
     def __post_init__(self):
@@ -67,6 +99,12 @@ class Column:
             raise ValueError(f"column {self.name!r}: sig_digits must be in 1..9")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             raise ValueError(f"column {self.name!r}: minimum is above maximum")
+        if self.magnitudes is not None:
+            if not self.magnitudes:
+                raise ValueError(f"column {self.name!r}: magnitudes must not be empty")
+            for key in self.magnitudes:
+                if parse_magnitude(key) is _BAD:
+                    raise ValueError(f"column {self.name!r}: bad magnitude {key!r} (expected e.g. '1e+3', '-1e-2', '0')")
         if self.max_tokens < 1:
             raise ValueError(f"column {self.name!r}: max_tokens must be >= 1")
 
@@ -81,6 +119,11 @@ class Schema:
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def learned(self) -> list[Column]:
+        """The columns the model learns, in sequence order (all but the ``fake`` ones)."""
+        return [c for c in self.columns if not c.fake]
 
     def column(self, name: str) -> Column:
         for c in self.columns:

@@ -1,12 +1,13 @@
 """The row codec: exact round trips of every column kind, and the grammar."""
 
 import math
+import re
 
 import pytest
 
-from auditor.codec import OTHER, RowCodec, numeric_to_parts, pattern_slots
+from auditor.codec import OTHER, RowCodec, numeric_to_parts, pattern_slots, value_magnitude
 from auditor.data import DEMO_CSV, DEMO_SCHEMA, load_records
-from auditor.schema import Column, Schema
+from auditor.schema import Column, Schema, magnitude_key, parse_magnitude
 
 
 def codec_of(*cols):
@@ -105,12 +106,50 @@ def test_grammar_rejects_tokens_outside_the_column_class():
 def test_numeric_bounds_restrict_the_grammar():
     codec = codec_of(Column("x", "numeric", integer=True, sig_digits=2, minimum=0, maximum=120))
     allowed = codec.grammar.allowed[codec.grammar.start].nonzero().flatten().tolist()
-    # ZERO plus exponents 0, 1, 2 of the positive sign only
-    assert sorted(allowed) == sorted([codec.zero_id] + [codec.exp_ids[(1, e)] for e in (0, 1, 2)])
+    # ZERO plus leading parts 1..9 x 10^e, e in 0, 1, 2, of the positive sign only
+    assert sorted(allowed) == sorted([codec.zero_id] + [codec.lead_ids[(1, e, d)] for e in (0, 1, 2)
+                                                        for d in range(1, 10)])
+    assert len(codec.lead_ids) == 27  # tokens only for the magnitudes the schema admits
+
+
+def test_numeric_leading_part_is_one_token():
+    codec = codec_of(Column("x", "numeric", sig_digits=4))
+    ids = codec.encode({"x": 2534.17})
+    assert ids[1:-1] == [codec.lead_ids[(1, 3, 2)]] + [codec.digit_ids[d] for d in (5, 3, 4)]
+    assert codec.decode(ids) == {"x": "2534"}
+    ids = codec.encode({"x": -0.0123456})
+    assert ids[1:-1] == [codec.lead_ids[(-1, -2, 1)]] + [codec.digit_ids[d] for d in (2, 3, 5)]
+    assert codec.decode(ids) == {"x": "-0.01235"}
+
+
+def test_magnitudes_restrict_the_grammar_and_snap_values():
+    col = Column("c", "numeric", minimum=0, maximum=100000, sig_digits=4, magnitudes=["1e+2", "1e+3"])
+    codec = codec_of(col)
+    allowed = set(codec.grammar.allowed[codec.grammar.start].nonzero().flatten().tolist())
+    assert allowed == {codec.lead_ids[(1, e, d)] for e in (2, 3) for d in range(1, 10)}  # no ZERO
+    # values outside the admitted magnitudes go to the nearest value inside them
+    assert [codec.decode(codec.encode({"c": v}))["c"] for v in (12181.5, 48.44, 0, 9999.7, 1393.16, 100)] == [
+        "9999", "100.0", "100.0", "9999", "1393", "100.0"]
+    assert value_magnitude(col, 12181.5) == "1e+4" and value_magnitude(col, 0) == "0"
+    assert value_magnitude(col, -3) == "0"  # clamped to the minimum first
+    assert value_magnitude(Column("n", "numeric"), -0.05) == "-1e-2"
+    assert value_magnitude(col, "") is None
+
+
+def test_magnitude_keys_round_trip_and_bad_keys_are_rejected():
+    for key in ("1e+3", "-1e-2", "0", "1e+0"):
+        sign, exp = parse_magnitude(key)
+        assert magnitude_key(sign, exp) == key
+    with pytest.raises(ValueError, match="bad magnitude"):
+        Column("c", "numeric", magnitudes=["1000"])
+    with pytest.raises(ValueError, match="must not be empty"):
+        Column("c", "numeric", magnitudes=[])
 
 
 def test_demo_records_encode_inside_grammar_and_round_trip():
     schema = Schema.load(DEMO_SCHEMA)
+    for c in schema.columns:  # learn every column, identifiers included, to round-trip every kind
+        c.fake = None
     codec = RowCodec(schema)
     frame = load_records(DEMO_CSV).frame
     for row in frame.head(300).to_dict(orient="records"):
@@ -132,6 +171,8 @@ def test_codec_serialises():
 
 def test_prefix_is_a_prefix():
     schema = Schema.load(DEMO_SCHEMA)
+    for c in schema.columns:
+        c.fake = None
     codec = RowCodec(schema)
     row = load_records(DEMO_CSV).frame.iloc[3].to_dict()
     full = codec.encode(row)
@@ -143,3 +184,31 @@ def test_prefix_is_a_prefix():
 def test_undeclared_domain_is_an_error():
     with pytest.raises(ValueError, match="domain not set"):
         codec_of(Column("x", "categorical"))
+
+
+def test_fake_columns_are_not_learned_and_get_format_preserving_fakes():
+    from auditor.fakes import check_fake, fill_fakes
+
+    schema = Schema.load(DEMO_SCHEMA)
+    codec = RowCodec(schema)
+    fake = [c.name for c in schema.columns if c.fake]
+    assert fake == ["name", "email", "phone", "ssn", "card_number", "address"]
+    assert codec.fields == ["diagnosis", "age", "cost", "birth_date", "note"]
+    row = load_records(DEMO_CSV).frame.iloc[0].to_dict()
+    changed = {**row, **{c: "x" for c in fake}}
+    assert codec.encode(changed) == codec.encode(row)  # fake columns never reach the model
+    decoded = codec.decode(codec.encode(row))
+    assert set(decoded) == set(codec.fields)
+    rows = fill_fakes([decoded] * 50, schema, seed=3)
+    assert [list(r) for r in rows[:1]] == [schema.names]  # schema order
+    assert all(r["diagnosis"] == row["diagnosis"] and r["note"] == row["note"] for r in rows)
+    assert all(re.fullmatch(r"\d{3}-\d{2}-\d{4}", r["ssn"]) for r in rows)
+    assert all(re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", r["card_number"]) for r in rows)
+    assert all("@" in r["email"] and "\n" not in r["address"] for r in rows)
+    assert len({r["ssn"] for r in rows}) == 50 and len({r["name"] for r in rows}) > 40
+    assert fill_fakes([decoded] * 5, schema, seed=3) == rows[:5]  # reproducible from the seed
+    assert fill_fakes([decoded] * 5, schema, seed=4) != rows[:5]
+    with pytest.raises(ValueError, match="unknown fake provider"):
+        check_fake(Column("n", "text", fake="no_such_provider"))
+    with pytest.raises(ValueError, match="needs a pattern column"):
+        check_fake(Column("n", "text", fake="pattern"))

@@ -39,14 +39,19 @@ def test_privacy_record_recomputes(dp_run):
                 "steps", "epochs", "n_records", "outside_guarantee"):
         assert key in p
     assert p["dp"] is True and p["accountant"] == "prv"
-    assert p["history"] == [[p["noise_multiplier"], p["sample_rate"], p["steps"]]]
-    assert p["epsilon"] == pytest.approx(epsilon_of([(p["noise_multiplier"], p["sample_rate"], p["steps"])],
-                                                    delta=p["delta"]), rel=1e-12)
+    # the numeric magnitudes (not declared) are selected with DP first, then DP-SGD; one epsilon for both
+    assert p["domain_selection"]["columns"] == ["age", "cost"]
+    assert p["history"] == [[4.0, 1.0, 1], [p["noise_multiplier"], p["sample_rate"], p["steps"]]]
+    assert p["epsilon"] == pytest.approx(epsilon_of([tuple(h) for h in p["history"]],
+                                                    delta=p["delta_accountant"]), rel=1e-12)
+    assert p["delta_accountant"] < p["delta"]
     assert p["epsilon"] <= 8.0 and p["epsilon"] > 7.8
     assert p["sample_rate"] == pytest.approx(32 / p["n_records"])
     # the declared schema leaves nothing outside the guarantee
     assert p["outside_guarantee"] == []
     assert p["n_canary_rows"] > 0
+    assert [item.split(":")[0] for item in p["not_learned"]] == ["name", "email", "phone", "ssn", "card_number",
+                                                                 "address"]
 
 
 def test_secret_files_are_private(dp_run):
