@@ -10,6 +10,7 @@ state, so a batch runs in lockstep until all are finished.
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,6 +23,7 @@ from auditor.errors import UserError
 class SampleConfig:
     temperature: float = 1.0
     top_p: float = 1.0
+    magnitude_min_p: float = 0.0
     batch_size: int = 256
     seed: int = 0
     max_invalid_rate: float = 0.5
@@ -31,6 +33,8 @@ class SampleConfig:
             raise UserError("--temperature must be > 0")
         if not 0 < self.top_p <= 1:
             raise UserError("--top-p must be in (0, 1]")
+        if not 0 <= self.magnitude_min_p < 1:
+            raise UserError("--magnitude-min-p must be in [0, 1)")
         if self.batch_size < 1:
             raise UserError("--batch-size must be >= 1")
 
@@ -44,6 +48,23 @@ def _top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     drop = cum - torch.softmax(sorted_logits, dim=-1) >= top_p  # mass before this token already enough
     sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
     return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+
+
+def _min_p_filter(logits: torch.Tensor, min_p: float, rows: torch.Tensor) -> torch.Tensor:
+    """In ``rows``, drop tokens less likely than ``min_p`` times the likeliest (min-p, Nguyen et al. 2024).
+
+    Used at the leading (magnitude) token of numeric columns: DP noise leaves a
+    floor of probability on every admitted magnitude, and mass on far-off
+    magnitudes moves means a lot (a 2% floor on 5-digit costs triples the mean of
+    a 3-digit one). The cut scales with the model's confidence, so a flat
+    distribution keeps its spread. Categorical and text tokens are left alone,
+    where the same cut would erase rare values. Post-processing of the trained
+    model: no privacy cost.
+    """
+    if min_p <= 0.0:
+        return logits
+    cut = logits.max(dim=-1, keepdim=True).values + math.log(min_p)
+    return logits.masked_fill((logits < cut) & rows[:, None], float("-inf"))
 
 
 def _gumbel_argmax(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -87,6 +108,8 @@ def sample_sequences(
             logits = res.logits[:, -1].float() / config.temperature
             logits = logits.masked_fill(~g.allowed[state], float("-inf"))
             logits = _top_p_filter(logits, config.top_p)
+            if config.magnitude_min_p > 0 and g.magnitude is not None:
+                logits = _min_p_filter(logits, config.magnitude_min_p, g.magnitude[state])
             nxt = _gumbel_argmax(logits, generator)
             state = g.next_state[state, nxt]
             tokens[:, t] = nxt

@@ -61,14 +61,20 @@ class TrainConfig:
     seed: int | None = None
     device: str = "auto"
     checkpoint_every: int = 25
+    lora_rank: int | None = None  # pretrained models only: LoRA adapters of this rank instead of full fine-tuning
 
     def validate(self, n_records: int) -> None:
         if self.loss_weighting not in ("column", "token"):
             raise ValueError("--loss-weighting must be column or token")
         if self.clipping not in CLIPPING:
             raise ValueError(f"--clipping must be one of {', '.join(CLIPPING)}")
-        if self.model not in PRESETS:
-            raise ValueError(f"--model: unknown size preset {self.model!r} (expected one of {', '.join(PRESETS)})")
+        if not self.model:
+            raise ValueError(f"--model: give a size preset ({', '.join(PRESETS)}) or a pretrained model")
+        if self.lora_rank is not None:
+            if self.model in PRESETS:
+                raise ValueError("--lora fine-tunes a pretrained model; a size preset is trained in full")
+            if self.lora_rank < 1:
+                raise ValueError("--lora-rank must be >= 1")
         if self.dp:
             if (self.epsilon is None) == (self.noise_multiplier is None):
                 raise ValueError("give exactly one of --epsilon and --noise-multiplier")

@@ -89,7 +89,7 @@ def designated_column(schema: Any, config: CanaryConfig) -> Any | None:
 
     ``config.column`` if set; else a free-text column (kind text without a PII
     hint, the one with most ``max_tokens``), else any text column, else the first
-    pattern column.
+    pattern column; columns filled with fakes (never learned) are never chosen.
     """
     if schema.text:
         return None
@@ -100,12 +100,16 @@ def designated_column(schema: Any, config: CanaryConfig) -> Any | None:
         col = next(c for c in schema.columns if c.name == config.column)
         if col.kind not in ("text", "pattern"):
             raise ValueError(f"canaries.column {config.column!r} is {col.kind}; a canary needs a text or pattern column")
+        if getattr(col, "fake", None):
+            raise ValueError(f"canaries.column {config.column!r} is filled with fakes, not learned: "
+                             "a canary there measures nothing")
         return col
-    text_cols = [c for c in schema.columns if c.kind == "text"]
+    learned = [c for c in schema.columns if not getattr(c, "fake", None)]
+    text_cols = [c for c in learned if c.kind == "text"]
     free = [c for c in text_cols if not c.pii] or text_cols
     if free:
         return max(free, key=lambda c: c.max_tokens)
-    pattern_cols = [c for c in schema.columns if c.kind == "pattern"]
+    pattern_cols = [c for c in learned if c.kind == "pattern"]
     if pattern_cols:
         return pattern_cols[0]
     raise ValueError("no column can hold a canary (no text or pattern column); set canaries.column or disable canaries")

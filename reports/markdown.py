@@ -25,6 +25,10 @@ def _checks(record: Mapping[str, Any]) -> list[str]:
 
 def _sections(record: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
+    not_learned = (record.get("privacy") or {}).get("not_learned")
+    if not_learned:
+        lines.append("**Not learned** (fresh fakes, independent of the data): "
+                     + ", ".join(_cell(item.split(":")[0]) for item in not_learned))
     if "canaries" in record:
         cn = record["canaries"]
         lines.append("**Canary exposure by repetitions** (bits, max possible "

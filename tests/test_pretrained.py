@@ -4,6 +4,7 @@ Every model here is a tiny one built and saved in a temporary directory; nothing
 downloaded (a socket guard fails any test that tries).
 """
 
+import json
 import socket
 
 import pytest
@@ -280,3 +281,36 @@ def test_lora_targets_and_settings(llama_dirs, codec):
         pretrained_for_codec(path, codec, lora=LoraSettings(targets=("c_attn",)))
     with pytest.raises(ValueError, match=r"rank must be >= 1"):
         LoraSettings(rank=0)
+
+
+@pytest.mark.parametrize("kind", ["llama-full", "gpt2-lora"])
+def test_cli_train_and_generate_with_a_local_pretrained_model(kind, llama_dirs, gpt2_dir, demo_small_csv, tmp_path,
+                                                             capsys):
+    from auditor.data import DEMO_SCHEMA, load_records, require_valid
+    from cli_helpers import run_cli
+
+    path, extra = (llama_dirs[False], []) if kind == "llama-full" else (gpt2_dir, ["--lora", "--lora-rank", "4"])
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", demo_small_csv, "--out", out, "--schema", DEMO_SCHEMA, "--model", path,
+                           *extra, "--epochs", "1", "--batch-size", "32", "--no-canaries", "--seed", "1", "--quiet")
+    assert code == 0, err
+    privacy = json.loads((out / "model" / "privacy.json").read_text())
+    assert privacy["pretrained"]["pretrained"] == str(path)
+    assert privacy["pretrained"]["lora"] == (None if kind == "llama-full" else
+                                             {"rank": 4, "alpha": 16, "targets": ["c_attn"]})
+    assert "pretrained model's own tokenizer" in privacy["tokenizer"]
+    codec = json.loads((out / "model" / "codec.json").read_text())
+    assert codec["tokenizer"]["added_tokens"]  # the pretrained tokenizer (with its specials) is the codec's
+    code, _, err = run_cli(capsys, "generate", out, "-n", "20", "--quiet")
+    assert code == 0, err
+    frame = load_records(out / "synthetic.csv").frame
+    assert len(frame) >= 1
+    require_valid(frame, Schema.load(DEMO_SCHEMA), name="synthetic")
+
+
+def test_cli_lora_needs_a_pretrained_model(demo_small_csv, tmp_path, capsys):
+    from cli_helpers import run_cli
+
+    code, _, err = run_cli(capsys, "train", demo_small_csv, "--out", tmp_path / "r", "--model", "tiny", "--lora")
+    assert code == 2 and "--lora fine-tunes a pretrained model" in err
+    assert not (tmp_path / "r").exists()

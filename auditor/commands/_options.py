@@ -18,7 +18,9 @@ def train_options(f):
     """The flags of `auditor train` (also used by `run`, `demo`, `sweep`)."""
     opts = [
         click.option("--schema", type=click.Path(dir_okay=False), help="Declared (public) schema YAML. Without it the schema is inferred and reported as outside the DP guarantee."),
-        click.option("--model", "model", default="small", show_default=True, help="Size preset: tiny | small | medium | base."),
+        click.option("--model", "model", default="small", show_default=True, help="Size preset (tiny | small | medium | base | large), or a pretrained Hugging Face causal LM: a local directory, or a hub name (downloaded where the hub is reachable)."),
+        click.option("--lora", is_flag=True, help="Pretrained --model only: train LoRA adapters (plus the embeddings) instead of every weight."),
+        click.option("--lora-rank", type=int, default=8, show_default=True, help="Rank of the LoRA adapters."),
         click.option("--epsilon", type=float, default=None, help="Target epsilon (noise found by the accountant). Default 8 when --noise-multiplier is not given."),
         click.option("--delta", type=float, default=None, help="Target delta; default min(1e-5, 0.1/n)."),
         click.option("--noise-multiplier", type=float, default=None, help="Fixed noise multiplier instead of --epsilon."),
@@ -43,7 +45,7 @@ def train_options(f):
     return f
 
 
-def run_config(*, schema, model, epsilon, delta, noise_multiplier, max_grad_norm, epochs, batch_size,
+def run_config(*, schema, model, lora=False, lora_rank=8, epsilon, delta, noise_multiplier, max_grad_norm, epochs, batch_size,
                physical_batch_size, lr, seed, no_dp, holdout, domains, no_canaries, canary_repetitions,
                audit_canaries, device, checkpoint_every, clipping, data_path=None) -> RunConfig:
     if no_dp and (epsilon is not None or noise_multiplier is not None):
@@ -59,7 +61,7 @@ def run_config(*, schema, model, epsilon, delta, noise_multiplier, max_grad_norm
         raise click.UsageError(f"canaries: {exc}") from None
     return RunConfig(
         data=DataConfig(path=data_path, schema=schema, holdout=holdout, domains=domains),
-        train=TrainConfig(model=model, dp=not no_dp, epsilon=epsilon, delta=delta,
+        train=TrainConfig(model=model, lora_rank=lora_rank if lora else None, dp=not no_dp, epsilon=epsilon, delta=delta,
                           noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm, epochs=epochs,
                           batch_size=batch_size, physical_batch_size=physical_batch_size, lr=lr, seed=seed,
                           device=device, checkpoint_every=checkpoint_every, clipping=clipping),
@@ -72,6 +74,9 @@ def sample_options(f):
         click.option("--num-records", "-n", type=int, default=None, help="Rows to generate (default: as many as the training records)."),
         click.option("--temperature", type=float, default=1.0, show_default=True),
         click.option("--top-p", type=float, default=1.0, show_default=True),
+        click.option("--magnitude-min-p", type=float, default=0.0, show_default=True,
+                     help="At each number's magnitude token, drop magnitudes less likely than this times the "
+                          "likeliest (cuts the DP noise floor that skews means)."),
         click.option("--gen-seed", type=int, default=0, show_default=True, help="Seed of the sampler."),
         click.option("--scrub-pii", type=click.Choice(["replayed"]), default=None, help="Drop rows replaying training PII (outside the DP guarantee)."),
     ]
@@ -80,8 +85,8 @@ def sample_options(f):
     return f
 
 
-def sample_config(*, temperature, top_p, gen_seed, **_) -> SampleConfig:
-    return SampleConfig(temperature=temperature, top_p=top_p, seed=gen_seed)
+def sample_config(*, temperature, top_p, gen_seed, magnitude_min_p=0.0, **_) -> SampleConfig:
+    return SampleConfig(temperature=temperature, top_p=top_p, magnitude_min_p=magnitude_min_p, seed=gen_seed)
 
 
 @contextmanager

@@ -19,11 +19,11 @@ from auditor.pipeline import run_all
 @click.option("--no-ner", is_flag=True, help="PII scan with pattern recognizers only.")
 @click.option("--force", is_flag=True, help="Overwrite a finished run in --out.")
 @click.option("--quiet", "-q", is_flag=True)
-def command(data, out, num_records, scrub_pii, policy, no_ner, force, quiet, temperature, top_p, gen_seed, **opts):
+def command(data, out, num_records, scrub_pii, policy, no_ner, force, quiet, temperature, top_p, magnitude_min_p, gen_seed, **opts):
     """Everything: train a DP synthesizer on DATA, generate, audit, and write the report."""
     cfg = run_config(**opts)
     outcome = run_all(data, Path(out), config=cfg, num_records=num_records,
-                      sample=sample_config(temperature=temperature, top_p=top_p, gen_seed=gen_seed),
+                      sample=sample_config(temperature=temperature, top_p=top_p, magnitude_min_p=magnitude_min_p, gen_seed=gen_seed),
                       scrub_pii=scrub_pii, policy=policy, pii_ner=not no_ner, force=force, quiet=quiet)
     click.echo(outcome.summary())
     return outcome.exit_code
