@@ -248,6 +248,7 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
         except ValueError as exc:
             raise UserError(f"canaries: {exc}") from None
     sequences = [codec.encode(r) for r in records]
+    only_fields = _canary_fields(manifest, codec, len(sequences))
     try:
         cfg.train.validate(len(sequences))
     except ValueError as exc:
@@ -278,7 +279,7 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
         run.salt()
     result = fit(sequences, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id,
                  config=cfg.train, delta=delta_acc, prior_history=prior, checkpoint_dir=run.checkpoint,
-                 resume=resume, progress=progress, model=model)
+                 resume=resume, progress=progress, model=model, only_fields=only_fields)
     privacy = result.privacy
     if cfg.train.dp:
         privacy["delta"] = delta_total
@@ -287,6 +288,8 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
             privacy["domain_selection"] = selection
     privacy["n_records"] = len(sequences)
     privacy["n_canary_rows"] = manifest.n_planted_rows if manifest else 0
+    if only_fields is not None:
+        privacy["canary_rows"] = "learned on their secret's field only (their other fields are filler)"
     privacy["outside_guarantee"] = outside + (["no DP guarantee: trained without DP (--no-dp)"]
                                               if not cfg.train.dp else [])
     if pretrained is None:
@@ -303,6 +306,23 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
         write_json(run.model / "train_log.json", result.history)
         write_json(run.privacy, privacy)
     return TrainOutcome(run=run, privacy=privacy, seconds=result.seconds)
+
+
+def _canary_fields(manifest, codec: RowCodec, n: int) -> list[int | None] | None:
+    """Per training row: None, or for a canary row the index of its secret's field (the only one it teaches).
+
+    A canary row's other fields are filler made up around the secret (random
+    categories, numbers, dates); learned, they would teach relations that are not in
+    the data, e.g. a 16-copy canary pulling a rare category's costs towards its filler.
+    """
+    if manifest is None or codec.schema.text:
+        return None
+    out: list[int | None] = [None] * n
+    fields = codec.fields
+    for canary in manifest.canaries:
+        for pos in canary.rows:
+            out[pos] = fields.index(canary.field)
+    return out
 
 
 def _save_private_frame(run: RunDir, frame: pd.DataFrame) -> None:

@@ -61,6 +61,7 @@ class TrainConfig:
     seed: int | None = None
     device: str = "auto"
     checkpoint_every: int = 25
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); the average is saved
     lora_rank: int | None = None  # pretrained models only: LoRA adapters of this rank instead of full fine-tuning
 
     def validate(self, n_records: int) -> None:
@@ -70,6 +71,11 @@ class TrainConfig:
             raise ValueError(f"--clipping must be one of {', '.join(CLIPPING)}")
         if not self.model:
             raise ValueError(f"--model: give a size preset ({', '.join(PRESETS)}) or a pretrained model")
+        if self.model not in PRESETS and not Path(self.model).expanduser().is_dir():
+            if self.model.startswith(("/", ".", "~")) or _hub_offline():
+                raise ValueError(f"--model {self.model!r}: not a size preset ({', '.join(PRESETS)}) nor a local "
+                                 "model directory" + (" (the Hugging Face hub is off: HF_HUB_OFFLINE)"
+                                                      if _hub_offline() else ""))
         if self.lora_rank is not None:
             if self.model in PRESETS:
                 raise ValueError("--lora fine-tunes a pretrained model; a size preset is trained in full")
@@ -86,6 +92,8 @@ class TrainConfig:
                 raise ValueError(f"--delta must be in (0, 1/n) = (0, {1.0 / n_records:.3g}) for n = {n_records} records")
             if self.max_grad_norm <= 0:
                 raise ValueError("--max-grad-norm must be > 0")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError("--ema must be in [0, 1)")
         for name in ("epochs", "lr"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0")
@@ -103,6 +111,10 @@ class TrainConfig:
 
 
 CLIPPING = ("auto", "bookkeeping", "opacus")
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 GPU_HOOKS_ABOVE_PARAMS = 200_000_000
@@ -203,22 +215,48 @@ def grammar_states(seq: Sequence[int], grammar) -> list[int]:
     return states
 
 
-def token_weights(states: Sequence[int], grammar, *, mode: str) -> list[float]:
+def token_weights(states: Sequence[int], grammar, *, mode: str, only_field: int | None = None) -> list[float]:
     """Weights of each predicted token in its example's loss; they sum to 1.
 
     ``token``: every token counts the same (the mean token NLL). ``column``: every
-    column (and the end of record) counts the same, split evenly over its tokens.
-    Text and identifier columns take most tokens of a row; with per-example
-    clipping their gradient would drown the few tokens of the numeric and
-    categorical columns, whose relations are what synthetic data is for.
+    column (and the end of record) counts the same, split evenly over its tokens,
+    except that a number's leading token (sign, magnitude, first digit) takes half
+    of its column's share. Text and identifier columns take most tokens of a row;
+    with per-example clipping their gradient would drown the few tokens of the
+    numeric and categorical columns, whose relations are what synthetic data is
+    for; and the leading token of a number decides its value to within a digit,
+    while the digits after it are close to uniform (gradient that only spends the
+    clipping norm).
+
+    ``only_field``: only the tokens of that field (index in the learned columns)
+    carry weight. Canary rows are learned this way: their other fields are filler
+    made up around the secret, and learning them would teach the model relations
+    that are not in the data.
     """
+    if only_field is not None:
+        fields = [int(grammar.field_of[s]) for s in states]
+        inside = [f == only_field for f in fields]
+        if not any(inside):
+            raise ValueError(f"no token of field {only_field} in the sequence")
+        sub = token_weights([s for s, keep in zip(states, inside) if keep], grammar, mode=mode)
+        it = iter(sub)
+        return [next(it) if keep else 0.0 for keep in inside]
     if mode == "token":
         return [1.0 / len(states)] * len(states)
     fields = [int(grammar.field_of[s]) for s in states]
+    lead = [bool(grammar.magnitude[s]) if grammar.magnitude is not None else False for s in states]
     counts: dict[int, int] = {}
     for f in fields:
         counts[f] = counts.get(f, 0) + 1
-    return [1.0 / (len(counts) * counts[f]) for f in fields]
+    with_lead = {f for f, is_lead in zip(fields, lead) if is_lead}
+    out = []
+    for f, is_lead in zip(fields, lead):
+        share = 1.0 / len(counts)
+        if f in with_lead and counts[f] > 1:
+            out.append(share / 2 if is_lead else share / 2 / (counts[f] - 1))
+        else:
+            out.append(share / counts[f])
+    return out
 
 
 def example_losses(model, ids, mask, states, allowed, weights=None) -> torch.Tensor:
@@ -270,6 +308,7 @@ def fit(
     resume: bool = False,
     progress: Callable[[int, int, float, float | None], None] | None = None,
     model: torch.nn.Module | None = None,
+    only_fields: Sequence[int | None] | None = None,
 ) -> TrainResult:
     """Train a causal LM on token sequences (one per record), with or without DP.
 
@@ -285,6 +324,8 @@ def fit(
         resume: continue from the checkpoint in ``checkpoint_dir``.
         progress: called as ``progress(step, steps, loss, epsilon_so_far)``.
         model: a model to fine-tune instead of a fresh preset.
+        only_fields: per sequence, None (learn every field) or the index of the one
+            field whose tokens carry loss (canary rows: see ``token_weights``).
     """
     t0 = time.perf_counter()
     n = len(sequences)
@@ -315,7 +356,9 @@ def fit(
     # bf16 autocast on GPUs that support it; the clipping engines compute norms in fp32.
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     states = [grammar_states(s, grammar) for s in sequences]
-    weights = [token_weights(st, grammar, mode=config.loss_weighting) for st in states]
+    weights = [token_weights(st, grammar, mode=config.loss_weighting,
+                             only_field=None if only_fields is None else only_fields[i])
+               for i, st in enumerate(states)]
     allowed = grammar.allowed.to(device)
     sample_gen = torch.Generator().manual_seed(config.seed)
     noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
@@ -345,10 +388,17 @@ def fit(
         return prior + ([(sigma, q, done)] if config.dp and done else [])
 
     start = 0
+    # Weight averaging (De et al. 2022): DP noise makes the iterates wander around the
+    # optimum; their moving average sits closer to it. Post-processing: no privacy cost.
+    trainable = [p for group in base_opt.param_groups for p in group["params"]]  # (the clipper hides requires_grad)
+    ema = [p.detach().clone() for p in trainable] if config.ema > 0 else None
     ckpt = checkpoint_dir / "state.pt" if checkpoint_dir else None
     if resume and ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
+        if ema is not None:
+            for e, saved in zip(ema, state["ema"]):
+                e.copy_(saved)
         opt.load_state_dict(state["optimizer"])
         sample_gen.set_state(state["sample_gen"])
         noise_gen.set_state(state["noise_gen"].to(noise_gen.device) if device.type != "cpu" else state["noise_gen"])
@@ -396,6 +446,10 @@ def fit(
             if picked or world > 1:
                 opt.step()
                 opt.zero_grad(set_to_none=True)
+        if ema is not None:
+            decay = min(config.ema, (1 + step) / (10 + step))  # short warm-up: early weights weigh little
+            with torch.no_grad():
+                torch._foreach_lerp_(ema, [p.detach() for p in trainable], 1.0 - decay)
         # The loss is read back (a host sync) only at logging steps, not every step.
         if step % log_every == 0 or step == steps - 1:
             mean_loss = float(step_loss) / max(1, seen)
@@ -406,10 +460,14 @@ def fit(
                 progress(step + 1, steps, mean_loss, eps_now)
         if rank == 0 and ckpt is not None and ((step + 1) % config.checkpoint_every == 0 or step == steps - 1):
             _save_checkpoint(ckpt, model=model, opt=opt, step=step + 1, history=history_at(step + 1),
-                             sample_gen=sample_gen, noise_gen=noise_gen)
+                             sample_gen=sample_gen, noise_gen=noise_gen, ema=ema)
 
     if clipper is not None:
         clipper.remove()
+    if ema is not None:
+        with torch.no_grad():
+            for p, e in zip(trainable, ema):
+                p.copy_(e)
     privacy = privacy_record(config=config, history=history_at(steps), delta=delta, sigma=sigma, sample_rate=q,
                              steps=steps, n_records=n)
     privacy["world_size"] = world
@@ -424,7 +482,7 @@ def fit(
     return TrainResult(model=model, privacy=privacy, history=losses, seconds=time.perf_counter() - t0)
 
 
-def _save_checkpoint(path: Path, *, model, opt, step, history, sample_gen, noise_gen) -> None:
+def _save_checkpoint(path: Path, *, model, opt, step, history, sample_gen, noise_gen, ema=None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({
@@ -434,6 +492,7 @@ def _save_checkpoint(path: Path, *, model, opt, step, history, sample_gen, noise
         "history": history,
         "sample_gen": sample_gen.get_state(),
         "noise_gen": noise_gen.get_state().cpu(),
+        "ema": ema,
     }, tmp)
     os.replace(tmp, path)
 

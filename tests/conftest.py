@@ -1,5 +1,9 @@
 import os
 
+# Tests never reach the Hugging Face hub: a --model that is neither a preset nor a local
+# directory fails at once instead of retrying a download (set before transformers loads).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 import pytest
 import torch
 

@@ -212,3 +212,24 @@ def test_fake_columns_are_not_learned_and_get_format_preserving_fakes():
         check_fake(Column("n", "text", fake="no_such_provider"))
     with pytest.raises(ValueError, match="needs a pattern column"):
         check_fake(Column("n", "text", fake="pattern"))
+
+
+def test_column_loss_weights_are_exact():
+    from auditor.train import grammar_states, token_weights
+
+    codec = codec_of(Column("c", "categorical", categories=["a", "b"]), Column("x", "numeric", sig_digits=4),
+                     Column("t", "text", max_tokens=8))
+    seq = codec.encode({"c": "b", "x": 2534.17, "t": "hello world"})
+    n_text = len(codec.encode_value("t", "hello world"))
+    states = grammar_states(seq, codec.grammar)  # the state before each predicted token
+    w = token_weights(states, codec.grammar, mode="column")
+    # four groups (c, x, t, end of record) of 1/4 each; x's leading token takes half of its share
+    expected = [0.25] + [0.125] + [0.125 / 3] * 3 + [0.25 / (n_text + 1)] * (n_text + 1) + [0.25]
+    assert w == pytest.approx(expected, abs=1e-12)
+    assert sum(w) == pytest.approx(1.0)
+    assert token_weights(states, codec.grammar, mode="token") == pytest.approx([1 / len(states)] * len(states))
+    # a canary row teaches only its secret's field; the weights inside it keep the same rule
+    only_text = token_weights(states, codec.grammar, mode="column", only_field=2)
+    assert only_text == pytest.approx([0.0] * 5 + [1 / (n_text + 1)] * (n_text + 1) + [0.0], abs=1e-12)
+    only_x = token_weights(states, codec.grammar, mode="column", only_field=1)
+    assert only_x == pytest.approx([0.0, 0.5] + [0.5 / 3] * 3 + [0.0] * (n_text + 2), abs=1e-12)

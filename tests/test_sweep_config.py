@@ -108,7 +108,7 @@ def test_unknown_yaml_keys_are_refused():
 
 @pytest.mark.parametrize("args, message", [
     (["--epsilon", "1", "--noise-multiplier", "2"], "not both"),
-    (["--model", "huge"], "unknown size preset"),
+    (["--model", "huge"], "not a size preset"),
     (["--policy", "nosuch"], "unknown policy"),
     (["--batch-size", "5000"], "needs more records"),
     (["--noise-multiplier", "x"], "needs float values"),

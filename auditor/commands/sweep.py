@@ -44,6 +44,7 @@ def _grid_options(f):
 @click.option("--num-records", "-n", type=int, help="Rows each point generates (default: as many as the input records).")
 @click.option("--temperature", type=float, help="Sampling temperature (default 1.0).")
 @click.option("--top-p", type=float, help="Nucleus sampling (default 1.0).")
+@click.option("--magnitude-min-p", type=float, help="Cut of unlikely number magnitudes when sampling (default 0).")
 @click.option("--gen-seed", type=int, help="Seed of the sampler (default 0).")
 @click.option("--scrub-pii", type=click.Choice(["replayed"]), help="Drop rows replaying training PII (outside the DP guarantee).")
 @click.option("--no-ner", is_flag=True, default=None, help="PII scan with pattern recognizers only.")
@@ -102,6 +103,7 @@ def _overlay(base: dict, data: str | None, flags: dict) -> dict:
     d["canaries"] = canaries
     generate = dict(d.get("generate") or {})
     for flag, key in (("num_records", "num_records"), ("temperature", "temperature"), ("top_p", "top_p"),
+                      ("magnitude_min_p", "magnitude_min_p"),
                       ("gen_seed", "seed"), ("scrub_pii", "scrub_pii")):
         if flags[flag] is not None:
             generate[key] = flags[flag]

@@ -53,11 +53,13 @@ class GenerateSettings:
     num_records: int | None = None  # None: as many as the input records
     temperature: float = 1.0
     top_p: float = 1.0
+    magnitude_min_p: float = 0.0
     seed: int = 0
     scrub_pii: str | None = None  # "replayed": drop rows replaying training PII (outside the guarantee)
 
     def __post_init__(self):
-        SampleConfig(temperature=self.temperature, top_p=self.top_p, seed=self.seed).validate()
+        SampleConfig(temperature=self.temperature, top_p=self.top_p, magnitude_min_p=self.magnitude_min_p,
+                     seed=self.seed).validate()
         if self.scrub_pii not in (None, "replayed"):
             raise UserError("sweep: generate.scrub_pii must be replayed or null")
         if self.num_records is not None and self.num_records < 1:
