@@ -231,6 +231,7 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
         raise UserError("every column is declared fake: nothing to learn")
     pretrained = None if is_preset(cfg.train.model) else cfg.train.model
     try:
+        cfg.train.validate_model()
         if pretrained is None:
             codec, model = RowCodec(schema), None
         else:

@@ -61,14 +61,10 @@ class TrainConfig:
     seed: int | None = None
     device: str = "auto"
     checkpoint_every: int = 25
-    ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); the average is saved
     lora_rank: int | None = None  # pretrained models only: LoRA adapters of this rank instead of full fine-tuning
 
-    def validate(self, n_records: int) -> None:
-        if self.loss_weighting not in ("column", "token"):
-            raise ValueError("--loss-weighting must be column or token")
-        if self.clipping not in CLIPPING:
-            raise ValueError(f"--clipping must be one of {', '.join(CLIPPING)}")
+    def validate_model(self) -> None:
+        """The ``--model`` checks, before anything is loaded."""
         if not self.model:
             raise ValueError(f"--model: give a size preset ({', '.join(PRESETS)}) or a pretrained model")
         if self.model not in PRESETS and not Path(self.model).expanduser().is_dir():
@@ -81,6 +77,13 @@ class TrainConfig:
                 raise ValueError("--lora fine-tunes a pretrained model; a size preset is trained in full")
             if self.lora_rank < 1:
                 raise ValueError("--lora-rank must be >= 1")
+
+    def validate(self, n_records: int) -> None:
+        if self.loss_weighting not in ("column", "token"):
+            raise ValueError("--loss-weighting must be column or token")
+        if self.clipping not in CLIPPING:
+            raise ValueError(f"--clipping must be one of {', '.join(CLIPPING)}")
+        self.validate_model()
         if self.dp:
             if (self.epsilon is None) == (self.noise_multiplier is None):
                 raise ValueError("give exactly one of --epsilon and --noise-multiplier")
@@ -92,8 +95,6 @@ class TrainConfig:
                 raise ValueError(f"--delta must be in (0, 1/n) = (0, {1.0 / n_records:.3g}) for n = {n_records} records")
             if self.max_grad_norm <= 0:
                 raise ValueError("--max-grad-norm must be > 0")
-        if not 0.0 <= self.ema < 1.0:
-            raise ValueError("--ema must be in [0, 1)")
         for name in ("epochs", "lr"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0")
@@ -388,17 +389,10 @@ def fit(
         return prior + ([(sigma, q, done)] if config.dp and done else [])
 
     start = 0
-    # Weight averaging (De et al. 2022): DP noise makes the iterates wander around the
-    # optimum; their moving average sits closer to it. Post-processing: no privacy cost.
-    trainable = [p for group in base_opt.param_groups for p in group["params"]]  # (the clipper hides requires_grad)
-    ema = [p.detach().clone() for p in trainable] if config.ema > 0 else None
     ckpt = checkpoint_dir / "state.pt" if checkpoint_dir else None
     if resume and ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
-        if ema is not None:
-            for e, saved in zip(ema, state["ema"]):
-                e.copy_(saved)
         opt.load_state_dict(state["optimizer"])
         sample_gen.set_state(state["sample_gen"])
         noise_gen.set_state(state["noise_gen"].to(noise_gen.device) if device.type != "cpu" else state["noise_gen"])
@@ -446,10 +440,6 @@ def fit(
             if picked or world > 1:
                 opt.step()
                 opt.zero_grad(set_to_none=True)
-        if ema is not None:
-            decay = min(config.ema, (1 + step) / (10 + step))  # short warm-up: early weights weigh little
-            with torch.no_grad():
-                torch._foreach_lerp_(ema, [p.detach() for p in trainable], 1.0 - decay)
         # The loss is read back (a host sync) only at logging steps, not every step.
         if step % log_every == 0 or step == steps - 1:
             mean_loss = float(step_loss) / max(1, seen)
@@ -460,14 +450,10 @@ def fit(
                 progress(step + 1, steps, mean_loss, eps_now)
         if rank == 0 and ckpt is not None and ((step + 1) % config.checkpoint_every == 0 or step == steps - 1):
             _save_checkpoint(ckpt, model=model, opt=opt, step=step + 1, history=history_at(step + 1),
-                             sample_gen=sample_gen, noise_gen=noise_gen, ema=ema)
+                             sample_gen=sample_gen, noise_gen=noise_gen)
 
     if clipper is not None:
         clipper.remove()
-    if ema is not None:
-        with torch.no_grad():
-            for p, e in zip(trainable, ema):
-                p.copy_(e)
     privacy = privacy_record(config=config, history=history_at(steps), delta=delta, sigma=sigma, sample_rate=q,
                              steps=steps, n_records=n)
     privacy["world_size"] = world
@@ -482,7 +468,7 @@ def fit(
     return TrainResult(model=model, privacy=privacy, history=losses, seconds=time.perf_counter() - t0)
 
 
-def _save_checkpoint(path: Path, *, model, opt, step, history, sample_gen, noise_gen, ema=None) -> None:
+def _save_checkpoint(path: Path, *, model, opt, step, history, sample_gen, noise_gen) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({
@@ -492,7 +478,6 @@ def _save_checkpoint(path: Path, *, model, opt, step, history, sample_gen, noise
         "history": history,
         "sample_gen": sample_gen.get_state(),
         "noise_gen": noise_gen.get_state().cpu(),
-        "ema": ema,
     }, tmp)
     os.replace(tmp, path)
 

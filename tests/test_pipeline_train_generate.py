@@ -50,6 +50,7 @@ def test_privacy_record_recomputes(dp_run):
     # the declared schema leaves nothing outside the guarantee
     assert p["outside_guarantee"] == []
     assert p["n_canary_rows"] > 0
+    assert "secret's field only" in p["canary_rows"]
     assert [item.split(":")[0] for item in p["not_learned"]] == ["name", "email", "phone", "ssn", "card_number",
                                                                  "address"]
 

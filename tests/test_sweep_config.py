@@ -81,7 +81,7 @@ def test_yaml_paths_resolve_beside_the_file_and_flags_win(tmp_path):
     assert d["data"] == str(tmp_path / "d.csv") and d["schema"] == str(tmp_path / "s.yaml")
     flags = {k: None for k in ("holdout", "domains", "schema", "seed", "delta", "physical_batch_size", "device",
                                "checkpoint_every", "no_canaries", "canary_repetitions", "audit_canaries",
-                               "num_records", "temperature", "top_p", "gen_seed", "scrub_pii", "no_ner", "no_dp_baseline",
+                               "num_records", "temperature", "top_p", "magnitude_min_p", "gen_seed", "scrub_pii", "no_ner", "no_dp_baseline",
                                "policy", "utility", "jobs", "threads")}
     flags.update({f"grid_{a}": None for a in ("epsilon", "noise_multiplier", "max_grad_norm", "epochs",
                                               "batch_size", "lr", "model")})
