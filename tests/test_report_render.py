@@ -155,3 +155,15 @@ def test_partial_audits_render(tmp_path):
     assert record["verdict"] == "fail" and record["checks"][0]["value"] is None
     assert "| Replayed PII ❌ | n/a (no training data was scanned) |" in text
     assert "<td>name</td><td>PERSON</td><td class=\"num\">30</td><td class=\"num\">29</td>" in page
+
+
+def test_columns_not_learned_are_listed(tmp_path):
+    files = dp_run()
+    files["model/privacy.json"]["not_learned"] = ["ssn: fresh fakes (pattern), drawn independently of the data"]
+    record = build_report(write_run(tmp_path, files))
+    page, text = render_html(record), render_markdown(record)
+    assert "<strong>Not learned:</strong>" in page and "<li>ssn: fresh fakes (pattern)" in page
+    assert "**Not learned** (fresh fakes, independent of the data): ssn" in text
+    # a run without the list (older runs, text data) has neither
+    plain = build_report(write_run(tmp_path / "plain", dp_run()))
+    assert "Not learned" not in render_html(plain) and "Not learned" not in render_markdown(plain)
