@@ -496,9 +496,11 @@ class RunOutcome:
             f"                {self.report.paths['json']}",
         ]
         lines.append("")
-        lines += [f"{h.label:<16}{h.value}  {h.detail}".rstrip() for h in headline(self.report.record)]
-        lines.append("time            " + ", ".join(f"{k} {v:.0f} s" for k, v in self.timings.items()))
-        lines.append(f"verdict         {self.report.verdict.upper()}")
+        heads = headline(self.report.record)
+        width = max([16] + [len(h.label) + 2 for h in heads])  # "Membership inference" is wider than 16
+        lines += [f"{h.label:<{width}}{h.value}  {h.detail}".rstrip() for h in heads]
+        lines.append(f"{'time':<{width}}" + ", ".join(f"{k} {v:.0f} s" for k, v in self.timings.items()))
+        lines.append(f"{'verdict':<{width}}{self.report.verdict.upper()}")
         return "\n".join(lines)
 
 
