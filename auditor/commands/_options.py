@@ -32,7 +32,7 @@ def train_options(f):
         click.option("--seed", type=int, default=None, help="Seed for split, canaries, sampling; fresh OS entropy when omitted."),
         click.option("--no-dp", is_flag=True, help="Train the same model without DP (baseline; no DP guarantee)."),
         click.option("--holdout", type=float, default=0.2, show_default=True, help="Fraction of records held out (never trained on)."),
-        click.option("--domains", type=click.Choice(["dp", "data"]), default="dp", show_default=True, help="Undeclared categorical domains: selected with DP, or taken from the data (outside the guarantee)."),
+        click.option("--domains", type=click.Choice(["dp", "data"]), default="dp", show_default=True, help="Undeclared categorical domains and numeric magnitudes: selected with DP, or taken from the data (outside the guarantee)."),
         click.option("--no-canaries", is_flag=True, help="Do not plant canaries (no exposure audit)."),
         click.option("--canary-repetitions", default="1,2,4,8,16", show_default=True, help="Copies per scheduled canary."),
         click.option("--audit-canaries", type=int, default=100, show_default=True, help="Coin-flip canaries for the one-run DP audit."),
