@@ -110,27 +110,38 @@ def format_number(value: float, *, integer: bool, exponent: int, sig_digits: int
     return f"{value:.{decimals}f}"
 
 
-def value_magnitude(col: Column, value: Any) -> str | None:
-    """The magnitude key (``"1e+3"``, ``"-1e-2"``, ``"0"``) of a numeric value, None if empty.
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == ""
 
-    The value is clamped to the column's bounds and rounded like the codec does
-    before encoding, so the key is the bucket the value would be encoded in.
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == "":
-        return None
-    number = float(value)
+
+def _clamp(col: Column, number: float) -> float:
+    """``number`` inside the column's public bounds."""
     if col.minimum is not None:
         number = max(number, col.minimum)
     if col.maximum is not None:
         number = min(number, col.maximum)
-    if col.integer:
-        number = float(round(number))
+    return number
+
+
+def _encodable(col: Column, value: Any) -> float:
+    """The number the codec encodes for ``value``: clamped to the bounds, rounded for whole-number columns."""
+    number = _clamp(col, float(value))
+    return float(round(number)) if col.integer else number
+
+
+def value_magnitude(col: Column, value: Any) -> str | None:
+    """The magnitude key (``"1e+3"``, ``"-1e-2"``, ``"0"``) of a numeric value, None if empty.
+
+    The key is that of the number the codec would encode (see ``_encodable``),
+    before any snapping to the column's admitted magnitudes.
+    """
+    if _is_empty(value):
+        return None
+    number = _encodable(col, value)
     parts = numeric_to_parts(number, col.sig_digits)
     if parts is None:
         return magnitude_key(0, 0)
-    if not col.integer or parts[0] >= 0:
-        return magnitude_key(1 if number > 0 else -1, parts[0])
-    return magnitude_key(1 if number > 0 else -1, 0)
+    return magnitude_key(1 if number > 0 else -1, parts[0])
 
 
 def _distance_to_bucket(number: float, bucket: tuple[int, int], sig_digits: int) -> float:
@@ -179,7 +190,7 @@ class Grammar:
     next_state: torch.Tensor
     field_of: torch.Tensor
     done: int
-    magnitude: torch.Tensor | None = None
+    magnitude: torch.Tensor
 
     def state_after(self, ids: Sequence[int], state: int | None = None) -> int:
         """Walk from ``state`` (default ``start``) over ``ids``; ValueError if one is not allowed."""
@@ -193,8 +204,7 @@ class Grammar:
 
     def to(self, device) -> "Grammar":
         return Grammar(self.start, self.allowed.to(device), self.next_state.to(device),
-                       self.field_of.to(device), self.done,
-                       None if self.magnitude is None else self.magnitude.to(device))
+                       self.field_of.to(device), self.done, self.magnitude.to(device))
 
 
 class RowCodec:
@@ -235,8 +245,8 @@ class RowCodec:
                 n += len(col.categories) + (1 if _has_other(col) else 0)
         # Leading-part tokens of numbers: sign, decimal exponent and first digit in one
         # token, for the magnitudes the schema's numeric columns admit.
-        magnitudes = sorted({m for col in self.schema.learned if col.kind == "numeric"
-                             for m in self._magnitudes(col) if m != (0, 0)})
+        self._admitted = {col.name: self._magnitudes(col) for col in self.schema.learned if col.kind == "numeric"}
+        magnitudes = sorted({m for admitted in self._admitted.values() for m in admitted if m != (0, 0)})
         self.lead_ids: dict[tuple[int, int, int], int] = {}
         for sign, exp in magnitudes:
             for d in range(1, 10):
@@ -298,7 +308,7 @@ class RowCodec:
                     allowed[s0][base + k] = nxt
             elif kind == "numeric":
                 magnitude_states.add(s0)
-                if (0, 0) in self._magnitudes(col):
+                if (0, 0) in self._admitted[col.name]:
                     allowed[s0][self.zero_id] = nxt
                 mant = [new_state(i) for _ in range(col.sig_digits - 1)]
                 for tok in self._lead_tokens(col):
@@ -360,7 +370,7 @@ class RowCodec:
 
     def _lead_tokens(self, col: Column) -> list[int]:
         """Leading-part tokens (sign, exponent, first digit) a numeric column admits."""
-        return [self.lead_ids[(sign, exp, d)] for sign, exp in self._magnitudes(col) if sign != 0
+        return [self.lead_ids[(sign, exp, d)] for sign, exp in self._admitted[col.name] if sign != 0
                 for d in range(1, 10)]
 
     def _magnitudes(self, col: Column) -> list[tuple[int, int]]:
@@ -387,7 +397,7 @@ class RowCodec:
 
     def _number_ids(self, col: Column, number: float) -> list[int]:
         """Exponent and mantissa tokens of ``number``, snapped to the nearest admitted magnitude."""
-        admitted = self._magnitudes(col)
+        admitted = self._admitted[col.name]
         parts = numeric_to_parts(number, col.sig_digits)
         key = (0, 0) if parts is None else ((1 if number > 0 else -1), parts[0])
         if key not in admitted:
@@ -402,18 +412,11 @@ class RowCodec:
         digits = str(parts[1])
         return [self.lead_ids[(key[0], key[1], int(digits[0]))]] + [self.digit_ids[int(c)] for c in digits[1:]]
 
-    def _clamp(self, col: Column, number: float) -> float:
-        if col.minimum is not None:
-            number = max(number, col.minimum)
-        if col.maximum is not None:
-            number = min(number, col.maximum)
-        return number
-
     # ------------------------------------------------------------------ encoding
     def encode_value(self, field: str | None, value: Any) -> list[int]:
         """Token ids of one column value (no terminator for text: see ``encode``)."""
         col = self.schema.column(field) if field is not None else self.schema.columns[0]
-        if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == "":
+        if _is_empty(value):
             if col.kind == "text":
                 return []
             return [self.null_id]
@@ -427,10 +430,7 @@ class RowCodec:
                 raise ValueError(f"column {col.name!r}: value outside the declared categories")
             return [base + len(col.categories)]
         if kind == "numeric":
-            number = self._clamp(col, float(text))
-            if col.integer:
-                number = float(round(number))
-            return self._number_ids(col, number)
+            return self._number_ids(col, _encodable(col, text))
         if kind == "pattern":
             slots = pattern_slots(col.pattern)
             if len(text) != len(slots):
@@ -510,7 +510,7 @@ class RowCodec:
                 return "0"
             sign, exp, lead = self._lead_of[ids[0]]
             mant = int(str(lead) + "".join(str(self.digit_ids.index(t)) for t in ids[1:]))
-            value = self._clamp(col, sign * mant * 10.0 ** (exp - col.sig_digits + 1))
+            value = _clamp(col, sign * mant * 10.0 ** (exp - col.sig_digits + 1))
             return format_number(value, integer=col.integer, exponent=exp, sig_digits=col.sig_digits)
         if kind == "pattern":
             chars = iter(ids)

@@ -21,7 +21,6 @@ KINDS: tuple[str, ...] = ("numeric", "categorical", "datetime", "text", "pattern
 Source = Literal["declared", "dp", "inferred"]
 
 
-_BAD = object()
 _MAGNITUDE = re.compile(r"^(-?)1e([+-]\d+)$")
 
 
@@ -32,13 +31,13 @@ def magnitude_key(sign: int, exponent: int) -> str:
     return f"{'-' if sign < 0 else ''}1e{exponent:+d}"
 
 
-def parse_magnitude(key: str):
-    """Inverse of ``magnitude_key``: ``(sign, exponent)``, ``(0, 0)`` for ``"0"``."""
+def parse_magnitude(key: str) -> tuple[int, int]:
+    """Inverse of ``magnitude_key``: ``(sign, exponent)``, ``(0, 0)`` for ``"0"``; ValueError if malformed."""
     if str(key) == "0":
         return (0, 0)
     m = _MAGNITUDE.match(str(key))
     if not m:
-        return _BAD
+        raise ValueError(f"bad magnitude {key!r} (expected e.g. '1e+3', '-1e-2', '0')")
     return (-1 if m.group(1) else 1, int(m.group(2)))
 
 
@@ -103,8 +102,10 @@ class Column:
             if not self.magnitudes:
                 raise ValueError(f"column {self.name!r}: magnitudes must not be empty")
             for key in self.magnitudes:
-                if parse_magnitude(key) is _BAD:
-                    raise ValueError(f"column {self.name!r}: bad magnitude {key!r} (expected e.g. '1e+3', '-1e-2', '0')")
+                try:
+                    parse_magnitude(key)
+                except ValueError as exc:
+                    raise ValueError(f"column {self.name!r}: {exc}") from None
         if self.max_tokens < 1:
             raise ValueError(f"column {self.name!r}: max_tokens must be >= 1")
 

@@ -245,7 +245,7 @@ def token_weights(states: Sequence[int], grammar, *, mode: str, only_field: int 
     if mode == "token":
         return [1.0 / len(states)] * len(states)
     fields = [int(grammar.field_of[s]) for s in states]
-    lead = [bool(grammar.magnitude[s]) if grammar.magnitude is not None else False for s in states]
+    lead = [bool(grammar.magnitude[s]) for s in states]
     counts: dict[int, int] = {}
     for f in fields:
         counts[f] = counts.get(f, 0) + 1
