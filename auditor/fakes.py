@@ -19,10 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from auditor.codec import pattern_slots
 from auditor.schema import Column, Schema
-
-_CLASSES = {"d": "0123456789", "A": "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "a": "abcdefghijklmnopqrstuvwxyz"}
+from canaries.formats import pattern_alphabets
 
 
 def check_fake(col: Column) -> None:
@@ -54,12 +52,8 @@ def fake_values(col: Column, n: int, *, seed: int) -> list[str]:
     """``n`` fresh fakes for column ``col``, reproducible from ``seed``."""
     if col.fake == "pattern":
         rng = np.random.default_rng([seed, 7])
-        slots = pattern_slots(col.pattern)
-        out = []
-        for _ in range(n):
-            out.append("".join(c if k == "literal" else _CLASSES[c][rng.integers(len(_CLASSES[c]))]
-                               for k, c in slots))
-        return out
+        alphabets = pattern_alphabets(col.pattern)  # a literal is a one-character alphabet: no draw
+        return ["".join(a[0] if len(a) == 1 else a[rng.integers(len(a))] for a in alphabets) for _ in range(n)]
     provider = getattr(_faker(seed), col.fake)
     return [" ".join(str(provider()).replace("\n", ", ").split()) for _ in range(n)]
 
