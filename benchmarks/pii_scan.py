@@ -24,7 +24,7 @@ from faker import Faker
 
 from auditor.pii.config import load_config
 from auditor.pii.engine import get_engine
-from auditor.pii.scan import cell_text, column_context, resolve_overlaps, scan_table
+from auditor.pii.scan import analyze_text, cell_text, column_context, scan_table
 
 DIAGNOSES = ("hypertension", "diabetes", "asthma", "migraine", "flu", "fracture")
 SHARES = (0.30, 0.22, 0.18, 0.14, 0.10, 0.06)
@@ -75,15 +75,7 @@ def naive_findings(table: pd.DataFrame, *, engine, config) -> set[tuple]:
             text = cell_text(value)
             if text is None:
                 continue
-            results = engine.analyzer.analyze(
-                text=text,
-                language=engine.language,
-                entities=list(engine.entities),
-                score_threshold=config.score_threshold,
-                context=context,
-                allow_list=list(config.allow_list) or None,
-            )
-            for r in resolve_overlaps(results):
+            for r in analyze_text(text, engine=engine, config=config, context=context):
                 out.add((row, column, r.entity_type, r.start, r.end, round(float(r.score), 6)))
     return out
 

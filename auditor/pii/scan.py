@@ -132,26 +132,34 @@ def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerResu
     return kept
 
 
+def analyze_text(text: str, *, engine: Engine, config: PiiConfig, context: list[str] | None,
+                 nlp_artifacts=None) -> list[RecognizerResult]:
+    """Presidio results for one text with the scan's settings, overlaps resolved.
+
+    Without ``nlp_artifacts`` the analyzer runs the NLP pipeline itself (one call per text).
+    """
+    results = engine.analyzer.analyze(
+        text=text,
+        language=engine.language,
+        entities=list(engine.entities),
+        score_threshold=config.score_threshold,
+        context=context,
+        allow_list=list(config.allow_list) or None,
+        nlp_artifacts=nlp_artifacts,
+    )
+    return resolve_overlaps(results)
+
+
 def analyze_texts(
     texts: Sequence[str], *, engine: Engine, config: PiiConfig, context: list[str] | None, progress: tqdm | None = None
 ) -> list[list[RecognizerResult]]:
     """Presidio results for each text (overlaps resolved), the NLP pipeline run in ``nlp.pipe`` batches."""
-    analyzer = engine.analyzer
     batches = engine.nlp_engine.process_batch(
         texts=list(texts), language=engine.language, batch_size=config.batch_size, n_process=config.n_process
     )
     out = []
     for text, artifacts in batches:
-        results = analyzer.analyze(
-            text=text,
-            language=engine.language,
-            entities=list(engine.entities),
-            score_threshold=config.score_threshold,
-            context=context,
-            allow_list=list(config.allow_list) or None,
-            nlp_artifacts=artifacts,
-        )
-        out.append(resolve_overlaps(results))
+        out.append(analyze_text(text, engine=engine, config=config, context=context, nlp_artifacts=artifacts))
         if progress is not None:
             progress.update(1)
     return out
