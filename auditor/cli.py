@@ -13,7 +13,7 @@ import click
 
 from auditor.errors import UserError
 
-COMMANDS = ("train", "generate", "audit", "report", "run", "demo", "scan", "sweep")
+COMMANDS = ("train", "generate", "audit", "report", "run", "demo", "scan", "sweep", "release")
 
 
 class _LazyGroup(click.Group):

@@ -1,0 +1,125 @@
+"""Building a release bundle: copy the allow-list, write the public report, scan, then publish.
+
+The bundle is built in a temporary folder beside ``out`` and renamed to ``out``
+only when the scan finds nothing; on a finding or any error the temporary folder
+is removed, so ``out`` is either complete and clean or absent (an ``out`` that
+existed empty is left as it was).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditor.errors import UserError
+from auditor.release.contents import copies
+from auditor.release.leaks import DIR_MODE, FILE_MODE, Finding, scan_bundle
+from auditor.release.traces import PrivateTraces, gather
+from auditor.rundir import RunDir, read_json
+
+
+@dataclass
+class Released:
+    """Outcome of ``release``: the bundle's files (relative paths) or the findings that stopped it."""
+
+    out: Path
+    files: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    verdict: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_out(run: RunDir, out: Path) -> Path:
+    """``out`` resolved, or ``UserError`` when it is inside the run, exists as a file, or is a non-empty folder."""
+    root = run.root.resolve()
+    target = out.resolve()
+    if _inside(target, root):
+        raise UserError(f"--out {out} is inside the run directory {run.root}; a bundle goes elsewhere")
+    if target.exists() and not target.is_dir():
+        raise UserError(f"--out {out} exists and is not a directory")
+    if target.is_dir() and any(target.iterdir()):
+        raise UserError(f"--out {out} is not empty; give a new or empty directory")
+    if not target.parent.is_dir():
+        raise UserError(f"--out {out}: parent directory {out.parent} does not exist")
+    return target
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, FILE_MODE)  # the umask may have narrowed it; a public file is 0644 exactly
+
+
+def _public_report(run: RunDir) -> dict[str, bytes]:
+    from reports.html import render_html
+    from reports.markdown import render_markdown
+    from reports.public import public_record
+    from reports.write import to_json
+
+    record = public_record(read_json(run.root / "report.json"))
+    texts = {"report.json": to_json(record), "report.html": render_html(record), "report.md": render_markdown(record)}
+    return {name: text.encode("utf-8") for name, text in texts.items()}
+
+
+def build(run: RunDir, folder: Path, *, with_model: bool) -> list[str]:
+    """Write the bundle's files into the empty ``folder``; their relative paths."""
+    written = []
+    for item in copies(run, with_model=with_model):
+        _write(folder / item.target, item.source.read_bytes())
+        written.append(item.target)
+    for name, data in _public_report(run).items():
+        _write(folder / name, data)
+        written.append(name)
+    return sorted(written)
+
+
+def release(run_dir: str | Path, out: str | Path, *, with_model: bool = False, ner: bool = True,
+            traces: PrivateTraces | None = None) -> Released:
+    """Bundle the public files of a finished run into ``out`` and scan them for leaks.
+
+    Args:
+        run_dir: a run directory with a trained model, synthetic data and report.json.
+        out: the bundle folder to create (absent or empty; not inside ``run_dir``).
+        with_model: also bundle the model's public files (``auditor.release.contents``).
+        ner: find training PII with an NER model as well as patterns (slower, finds names).
+        traces: the run's private traces, when already gathered (``gather``).
+
+    Returns:
+        ``Released``: ``ok`` with the files written, or the findings (nothing written).
+
+    Raises:
+        UserError: a bad run directory or ``out`` (nothing written).
+    """
+    run = RunDir(Path(run_dir))
+    run.require_trained()
+    if not (run.root / "report.json").is_file():
+        raise UserError(f"{run.root}: no report.json (run `auditor report {run.root}`)")
+    run.existing_synthetic()
+    target = check_out(run, Path(out))
+    traces = traces if traces is not None else gather(run, ner=ner)
+    verdict = read_json(run.root / "report.json").get("verdict")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        os.chmod(tmp, DIR_MODE)
+        files = build(run, tmp, with_model=with_model)
+        findings = scan_bundle(tmp, traces)
+        if findings:
+            shutil.rmtree(tmp)
+            return Released(out=target, findings=findings, verdict=verdict)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Released(out=target, files=files, verdict=verdict)

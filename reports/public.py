@@ -1,0 +1,82 @@
+"""The public form of the report record: what a release bundle may show.
+
+The report in the run directory is for the data owner; the one in a release
+bundle is read by anyone. The public form keeps every audit number and the
+verdict, and removes what only serves the owner or helps an attacker:
+
+- every key naming a seed (``seeds``, ``seed``, ``gen_seed``, ...): a seed that
+  drove any randomness lets a reader replay it (DESIGN.md rule 6);
+- hashes of private data (``data_hash``, ``data_hmac``) and of files holding
+  them (``config_hash``, ``inputs["run.json"]``): they confirm a guessed table,
+  and the config holds the seed;
+- the machine paths of the private inputs (``reproducibility.config`` keys
+  named ``path``);
+- salted hashes (``hash`` keys, ``h:...``): only useful next to the run's
+  private salt or the 0600 reveal files, which the public never has;
+- the PII audit's per-row ``examples``: a row index, a masked value and the
+  class ``replayed`` tell a reader which synthetic value repeats a training
+  record, i.e. that its owner is in the training data. The counts stay.
+
+``release`` at the top level lists what was removed, so a reader knows the
+record is the public form and not a damaged one.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+PRIVATE_RUN_KEYS = ("data_hash", "data_hmac", "config_hash")
+PRIVATE_INPUTS = ("run.json",)
+
+
+def _is_seed_key(key: str) -> bool:
+    return "seed" in key.lower()
+
+
+def _drop_keys(obj: Any, where: str, removed: list[str], *, drop) -> Any:
+    """``obj`` without the mapping keys for which ``drop(key)`` holds (recursively); paths go to ``removed``."""
+    if isinstance(obj, Mapping):
+        out = {}
+        for key, value in obj.items():
+            path = f"{where}.{key}" if where else str(key)
+            if drop(str(key)):
+                removed.append(path)
+                continue
+            out[key] = _drop_keys(value, path, removed, drop=drop)
+        return out
+    if isinstance(obj, list):
+        return [_drop_keys(v, f"{where}[]", removed, drop=drop) for v in obj]
+    return obj
+
+
+def public_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The public form of a report record (see the module doc); ``record`` is not changed.
+
+    Returns:
+        A copy of ``record`` without seeds, private hashes, input paths, salted
+        hashes and PII examples, plus ``release: {"form": "public", "removed": [...]}``
+        (the removed keys as dotted paths, ``[]`` marking list items, without duplicates).
+    """
+    removed: list[str] = []
+    out = _drop_keys(copy.deepcopy(dict(record)), "", removed, drop=lambda k: _is_seed_key(k) or k == "hash")
+    repro = out.get("reproducibility")
+    if isinstance(repro, dict):
+        for key in PRIVATE_RUN_KEYS:
+            if repro.pop(key, None) is not None:
+                removed.append(f"reproducibility.{key}")
+        inputs = repro.get("inputs")
+        if isinstance(inputs, dict):
+            for name in PRIVATE_INPUTS:
+                if inputs.pop(name, None) is not None:
+                    removed.append(f"reproducibility.inputs.{name}")
+        if isinstance(repro.get("config"), dict):
+            repro["config"] = _drop_keys(repro["config"], "reproducibility.config", removed,
+                                         drop=lambda k: k == "path")
+    pii = out.get("pii")
+    if isinstance(pii, dict) and pii.get("examples"):
+        pii["examples"] = []
+        removed.append("pii.examples")
+    out["release"] = {"form": "public", "removed": list(dict.fromkeys(removed))}
+    return out
