@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from auditor.errors import UserError
 from auditor.release.contents import copies
@@ -54,12 +55,14 @@ def check_out(run: RunDir, out: Path) -> Path:
     return target
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+def _create(path: Path) -> BinaryIO:
+    """A new public file, open for writing; mode 0644 exactly (the umask may narrow the
+    creation mode, and the run's 0600 sources must not pass theirs on)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, DIR_MODE)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(path, FILE_MODE)  # the umask may have narrowed it; a public file is 0644 exactly
+    os.fchmod(fd, FILE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 def _public_report(run: RunDir) -> dict[str, bytes]:
@@ -77,10 +80,12 @@ def build(run: RunDir, folder: Path, *, with_model: bool) -> list[str]:
     """Write the bundle's files into the empty ``folder``; their relative paths."""
     written = []
     for item in copies(run, with_model=with_model):
-        _write(folder / item.target, item.source.read_bytes())
+        with open(item.source, "rb") as src, _create(folder / item.target) as dst:
+            shutil.copyfileobj(src, dst)
         written.append(item.target)
     for name, data in _public_report(run).items():
-        _write(folder / name, data)
+        with _create(folder / name) as dst:
+            dst.write(data)
         written.append(name)
     return sorted(written)
 

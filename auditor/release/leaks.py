@@ -35,6 +35,7 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 SEED_MIN_DIGITS = 6  # a shorter seed (5, 42) occurs by chance in any page of numbers; its keys are still flagged
 LOSS_MIN_DIGITS = 6  # 6 significant digits told a record's true value from the alternatives (issue 13)
+HEADER_MAX_BYTES = 100_000_000  # the safetensors format's own limit on its header
 TEXT_SUFFIXES = (".json", ".jsonl", ".csv", ".md", ".html", ".txt")
 PRIVATE_NAMES = ("run.json", "canaries.json", "split.json", "data.private.jsonl", "state.pt", "checkpoint")
 PRIVATE_PREFIXES = ("train_log", ".")
@@ -95,22 +96,35 @@ class BundleFile:
         return self.rel in SYNTHETIC_FILES
 
     @cached_property
+    def head(self) -> bytes:
+        """The first 8 bytes (magic numbers)."""
+        with open(self.path, "rb") as fh:
+            return fh.read(8)
+
+    @cached_property
     def raw(self) -> bytes:
-        return self.path.read_bytes()
+        """The bytes searched for private hashes: the whole file, or a weights file's JSON
+        header only (gigabytes of floats hold no text)."""
+        if not self.rel.endswith(".safetensors"):
+            return self.path.read_bytes()
+        try:
+            (size,) = struct.unpack("<Q", self.head)
+        except struct.error:
+            return b""
+        with open(self.path, "rb") as fh:
+            fh.seek(8)
+            return fh.read(min(size, HEADER_MAX_BYTES))
 
     @cached_property
     def data(self) -> Any:
         """Parsed JSON (floats as ``Decimal``, digits as written), the header of a
         ``.safetensors`` file, or ``None`` for other files and unparsable JSON."""
-        try:
-            if self.rel.endswith(".safetensors"):
-                (size,) = struct.unpack("<Q", self.raw[:8])
-                return json.loads(self.raw[8:8 + size].decode("utf-8"), parse_float=Decimal)
-            if self.rel.endswith(".json"):
-                return json.loads(self.raw.decode("utf-8"), parse_float=Decimal)
-        except (struct.error, UnicodeDecodeError, ValueError):
+        if not self.rel.endswith((".json", ".safetensors")):
             return None
-        return None
+        try:
+            return json.loads(self.raw.decode("utf-8"), parse_float=Decimal)
+        except (UnicodeDecodeError, ValueError):
+            return None
 
     @cached_property
     def texts(self) -> list[str]:
@@ -172,8 +186,8 @@ def detector(name: str) -> Callable[[Detector], Detector]:
 
 @detector("file_mode")
 def wide_modes(bundle: Bundle, traces: PrivateTraces) -> Iterator[Finding]:
-    """Links, special files, and modes wider than 0644 (files) or 0755 (folders)."""
-    for rel in bundle.entries:
+    """Links, special files, and modes wider than 0644 (files) or 0755 (folders, the bundle's own included)."""
+    for rel in [".", *bundle.entries]:
         mode = (bundle.root / rel).lstat().st_mode
         if stat.S_ISLNK(mode):
             yield Finding("file_mode", rel, "a symbolic link (a bundle holds plain files only)")
@@ -199,7 +213,7 @@ def private_files(bundle: Bundle, traces: PrivateTraces) -> Iterator[Finding]:
 def rng_states(bundle: Bundle, traces: PrivateTraces) -> Iterator[Finding]:
     """Pickles, torch and numpy files (they can hold any object, RNG states included), and RNG-state keys."""
     for f in bundle.files:
-        head = f.raw[:8]
+        head = f.head
         pickle = head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
         if pickle or head.startswith((b"PK\x03\x04", b"\x93NUMPY")) or f.rel.endswith(SERIALIZED_SUFFIXES):
             yield Finding("rng_state", f.rel, "a pickled, torch or numpy object (may hold RNG state)")
@@ -226,7 +240,8 @@ def seeds(bundle: Bundle, traces: PrivateTraces) -> Iterator[Finding]:
 
 @detector("private_hash")
 def private_hashes(bundle: Bundle, traces: PrivateTraces) -> Iterator[Finding]:
-    """The run's private hashes, HMACs and salts (their first 16 hex digits suffice) in any file."""
+    """The run's private hashes, HMACs and salts (their first 16 hex digits suffice) in any file
+    (of a weights file, its header)."""
     needles = {}
     for label, value in traces.hashes.items():
         digest = value.rsplit(":", 1)[-1].lower()

@@ -55,9 +55,6 @@ class SecretMatcher:
                 self._strict.append((key, _strict_pattern(value.strip())))
         self._max_len = max((len(n) for n in self._loose), default=0)
 
-    def __bool__(self) -> bool:
-        return bool(self._loose or self._strict)
-
     def found(self, texts: Sequence[str]) -> set[str]:
         """Keys of the secrets found in any of ``texts``.
 
