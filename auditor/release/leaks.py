@@ -225,17 +225,17 @@ def rng_states(bundle: Bundle, traces: PrivateTraces) -> Iterator[Finding]:
 def seeds(bundle: Bundle, traces: PrivateTraces) -> Iterator[Finding]:
     """Keys naming a seed; the run's seed values (those of at least ``SEED_MIN_DIGITS`` digits
     anywhere, any seed right after the word "seed")."""
-    distinctive = {v: label for label, v in traces.seeds.items() if len(str(abs(v))) >= SEED_MIN_DIGITS}
+    distinctive = {v for v in traces.seeds.values() if len(str(abs(v))) >= SEED_MIN_DIGITS}
     for f in bundle.files:
         if f.synthetic:
             continue
         for key in sorted({k for k in _json_keys(f.data) if "seed" in k.lower()}):
             yield Finding("seed", f.rel, f"key {key!r} holds a seed")
-        hits = {distinctive[int(n)] for n in f.numbers if n.isdigit() and int(n) in distinctive}
-        labelled = {int(m.group(1)) for text in f.texts for m in _LABELLED_SEED.finditer(text)}
-        hits |= {label for label, v in traces.seeds.items() if v in labelled}
-        for label in sorted(hits):
-            yield Finding("seed", f.rel, f"the {label} value")
+        values = {int(n) for n in f.numbers if n.isdigit() and int(n) in distinctive}
+        values |= {int(m.group(1)) for text in f.texts for m in _LABELLED_SEED.finditer(text)}
+        for value in sorted(values & set(traces.seeds.values())):
+            labels = ", ".join(sorted(label for label, v in traces.seeds.items() if v == value))
+            yield Finding("seed", f.rel, f"the seed recorded as {labels}")
 
 
 @detector("private_hash")
