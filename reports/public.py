@@ -13,9 +13,11 @@ verdict, and removes what only serves the owner or helps an attacker:
   named ``path``);
 - salted hashes (``hash`` keys, ``h:...``): only useful next to the run's
   private salt or the 0600 reveal files, which the public never has;
-- the PII audit's per-row ``examples``: a row index, a masked value and the
-  class ``replayed`` tell a reader which synthetic value repeats a training
-  record, i.e. that its owner is in the training data. The counts stay.
+- the per-row ``examples`` of the PII and distance audits: a row index, a
+  masked value and the class ``replayed`` tell a reader which synthetic value
+  repeats a training record (that its owner is in the training data), and the
+  synthetic rows closest to training records with their distances locate
+  training records near public points. The counts and distributions stay.
 
 ``release`` at the top level lists what was removed, so a reader knows the
 record is the public form and not a damaged one.
@@ -29,6 +31,7 @@ from typing import Any
 
 PRIVATE_RUN_KEYS = ("data_hash", "data_hmac", "config_hash")
 PRIVATE_INPUTS = ("run.json",)
+EXAMPLE_SECTIONS = ("pii", "distance")
 
 
 def _is_seed_key(key: str) -> bool:
@@ -56,7 +59,7 @@ def public_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
     Returns:
         A copy of ``record`` without seeds, private hashes, input paths, salted
-        hashes and PII examples, plus ``release: {"form": "public", "removed": [...]}``
+        hashes and per-row examples, plus ``release: {"form": "public", "removed": [...]}``
         (the removed keys as dotted paths, ``[]`` marking list items, without duplicates).
     """
     removed: list[str] = []
@@ -74,9 +77,10 @@ def public_record(record: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(repro.get("config"), dict):
             repro["config"] = _drop_keys(repro["config"], "reproducibility.config", removed,
                                          drop=lambda k: k == "path")
-    pii = out.get("pii")
-    if isinstance(pii, dict) and pii.get("examples"):
-        pii["examples"] = []
-        removed.append("pii.examples")
+    for name in EXAMPLE_SECTIONS:
+        section = out.get(name)
+        if isinstance(section, dict) and section.get("examples"):
+            section["examples"] = []
+            removed.append(f"{name}.examples")
     out["release"] = {"form": "public", "removed": list(dict.fromkeys(removed))}
     return out

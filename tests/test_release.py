@@ -17,7 +17,7 @@ from auditor.release.leaks import SALTED_HASH
 from auditor.release.matcher import SecretMatcher
 from auditor.release.traces import PrivateTraces, logged_losses, run_seeds
 from auditor.rundir import RunDir
-from canaries.manifest import Manifest
+from canaries.manifest import Canary, Manifest
 from reports.html import render_html
 from reports.markdown import render_markdown
 from reports.public import public_record
@@ -72,7 +72,8 @@ def test_clean_run_releases_exactly_the_public_files(tmp_path, capsys, tiny_run)
     assert record["release"]["form"] == "public"
     assert "seeds" not in record["reproducibility"] and "data_hash" not in record["reproducibility"]
     assert "seeds" in json.loads((tiny_run / "report.json").read_text())["reproducibility"]  # the run's report has them
-    assert record["pii"]["examples"] == [] and all("hash" not in c for c in record["canaries"]["canaries"])
+    assert record["pii"]["examples"] == record["distance"]["examples"] == []
+    assert all("hash" not in c for c in record["canaries"]["canaries"])
     assert _leftovers(out) == []
 
 
@@ -201,12 +202,21 @@ def test_seed_keys_values_hashes_and_pickles_are_found(tmp_path):
         ("private_file", "model/checkpoint")}
 
 
-def test_short_secrets_match_only_as_whole_tokens():
-    matcher = SecretMatcher([("pin", "4081"), ("ssn", "481-29-5531")])
-    assert matcher.found(["PIN 4081."]) == {"pin"}
-    assert matcher.found(["0.4081", "40.81", "14081", "40 81"]) == set()
-    assert matcher.found(["481 29 5531"]) == {"ssn"} and matcher.found(["1481295531"]) == set()
-    assert matcher.found(["0.481, 29", "5531"]) == set()  # a loose match never spans two texts
+def test_secrets_match_across_separators_but_not_inside_runs_or_across_texts():
+    matcher = SecretMatcher([("ssn", "481-29-5531"), ("pin", "Ann Lee PIN 4081")])
+    assert matcher.found(["481 29 5531"]) == {"ssn"} and matcher.found(["ANN LEE, pin: 4081"]) == {"pin"}
+    assert matcher.found(["1481295531", "481-29-55310"]) == set()
+    assert matcher.found(["0.481, 29", "5531"]) == set()  # a match never spans two texts
+    with pytest.raises(ValueError, match="fewer than 6"):
+        SecretMatcher([("short", "4081")])
+
+
+def test_short_canary_secrets_are_found_with_their_context(tmp_path):
+    canary = Canary(id="c0001", group="schedule", format="digits:4", secret="4081", repetitions=1, field="note",
+                    context="Ann Lee PIN ", record={"note": "Ann Lee PIN 4081", "age": "40"})
+    traces = PrivateTraces(canaries=(canary,))
+    root = _bundle(tmp_path, {"a.md": "note: Ann Lee PIN 4081", "b.md": "e^eps = 4081, 0.4081", "c.json": '{"n": 4081}'})
+    assert _found(root, traces) == {("canary_secret", "a.md")}
 
 
 def test_run_seeds_and_logs_are_read_wherever_they_are(tmp_path):

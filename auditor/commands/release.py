@@ -14,7 +14,7 @@ import click
 @click.option("--no-ner", is_flag=True, help="Find training PII with pattern recognizers only (faster; misses names).")
 def command(run_dir: Path, out: Path, with_model: bool, no_ner: bool) -> int:
     """Copy the synthetic data, the report in its public form (no seeds, no hashes of private
-    data, no salted hashes, no PII examples) and, with --with-model, the model's public files
+    data, no salted hashes, no per-row examples) and, with --with-model, the model's public files
     into OUT, then scan them for the run's private traces: seeds and RNG states, private
     hashes and salts, exact training losses, canary secrets, raw training PII, private files
     and wide file modes.

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from auditor.release.contents import SYNTHETIC_FILES
-from auditor.release.matcher import SecretMatcher
+from auditor.release.matcher import MIN_ALNUM, SecretMatcher, normalise
 from auditor.release.traces import PrivateTraces
+from canaries.manifest import Canary
 from reports.masking import Redactor, mask_value, new_salt
 
 FILE_MODE = 0o644
@@ -306,15 +307,23 @@ def _synthetic_rows(f: BundleFile) -> list:
     return dataset.frame["text"].tolist() if dataset.is_text else dataset.frame.to_dict(orient="records")
 
 
+def canary_needles(canary: Canary) -> list[str]:
+    """What a canary is looked for as outside the synthetic data: its planted value (context
+    and secret, e.g. ``Ann Lee PIN 4081``) and, when long enough to search alone, its secret."""
+    planted = canary.record.get(canary.field, "") if isinstance(canary.record, dict) else canary.record
+    return [v for v in (str(planted), canary.secret) if len(normalise(v)) >= MIN_ALNUM]
+
+
 @detector("canary_secret")
 def canary_secrets(bundle: Bundle, traces: PrivateTraces) -> Iterator[Finding]:
-    """Canary secrets: inserted ones in the synthetic data (as the canary scrub finds them), any one elsewhere."""
+    """Canary secrets: inserted ones in the synthetic data (as the canary scrub finds them),
+    any one elsewhere (``canary_needles``)."""
     from canaries.occurrences import count_occurrences
 
     if not traces.canaries:
         return
     by_id = {c.id: c for c in traces.canaries}
-    matcher = SecretMatcher((c.id, c.secret) for c in traces.canaries)
+    matcher = SecretMatcher((c.id, needle) for c in traces.canaries for needle in canary_needles(c))
     inserted = {c.id: c.secret for c in traces.canaries if c.inserted}
     for f in bundle.files:
         if f.synthetic:

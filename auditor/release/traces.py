@@ -12,7 +12,7 @@ instead of a plain hash):
 - canaries: the manifest (secrets, which were inserted, their columns);
 - training PII: the values the PII scanner finds in the run's private records
   (train and holdout; numeric columns are skipped as in the PII audit), with at
-  least ``LOOSE_MIN_ALNUM`` letters and digits (shorter ones, ``May`` or ``12``,
+  least ``MIN_ALNUM`` letters and digits (shorter ones, ``May`` or ``12``,
   occur everywhere), less the categories the schema makes public (declared, or
   selected with DP).
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import UserError
-from auditor.release.matcher import LOOSE_MIN_ALNUM, normalise
+from auditor.release.matcher import MIN_ALNUM, normalise
 from auditor.rundir import RunDir, read_json
 from canaries.manifest import Canary, Manifest
 
@@ -130,7 +130,7 @@ def training_pii(run: RunDir, *, ner: bool) -> dict[str, str]:
     scan = analyze(synthetic=records, config={"ner": ner})
     public = _public_categories(run)
     return {f.text: f.entity for f in scan.synthetic.findings
-            if len(normalise(f.text)) >= LOOSE_MIN_ALNUM and normalise(f.text) not in public}
+            if len(normalise(f.text)) >= MIN_ALNUM and normalise(f.text) not in public}
 
 
 def gather(run: RunDir, *, ner: bool = True) -> PrivateTraces:
