@@ -41,6 +41,7 @@ def tiny_run(tmp_path_factory, demo_small_csv):
             main([str(a) for a in args])
         assert exc.value.code == 0
     audits = {rel: data for rel, data in dp_run().items() if rel.startswith("audit/")}
+    audits["audit/distance.json"]["examples"] = [{"dcr_train": 0.12, "dcr_holdout": 0.41, "row": {"name": "Q*** A***"}}]
     write_run(run, audits)
     with pytest.raises(SystemExit) as exc:
         main(["report", str(run), "--quiet"])

@@ -2,8 +2,9 @@
 
 A detector is a function ``(bundle, traces) -> iterable of Finding``; ``DETECTORS``
 maps its name to it and ``scan_bundle`` runs them all. Findings name the file
-and say what was found without the value itself (masked, or by its label: "the
-run.json seed ``seeds.run``").
+and say what was found without the value itself: masked (``j***@e***.com``
+with a salted hash) or by where the run records it ("the seed recorded as
+run.json seeds.run").
 
 The synthetic data is judged by the report's verdict (PII replay, distances),
 not here, except for what must never be in it: inserted canary secrets (the
