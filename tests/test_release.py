@@ -165,6 +165,35 @@ def test_bad_out_is_refused_and_nothing_is_written(tmp_path, capsys, tiny_run):
         assert _files(tiny_run) == before and _files(full) == {"x"}
 
 
+def test_an_error_midway_leaves_nothing_behind(tmp_path, monkeypatch, tiny_run, traces):
+    import auditor.release.bundle as bundle
+
+    def broken_scan(root, traces):
+        assert _files(Path(root)) == PUBLIC  # the bundle was complete in its temporary folder
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bundle, "scan_bundle", broken_scan)
+    out = tmp_path / "bundle"
+    with pytest.raises(OSError, match="disk full"):
+        bundle.release(tiny_run, out, traces=traces)
+    assert not out.exists() and _leftovers(out) == []
+
+
+@pytest.mark.parametrize("damage", ["no report", "bad report", "no synthetic data"])
+def test_incomplete_run_is_refused(tmp_path, capsys, tiny_run, damage):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    if damage == "no report":
+        (run / "report.json").unlink()
+    elif damage == "bad report":
+        (run / "report.json").write_text("{not json")
+    else:
+        (run / "synthetic.csv").unlink()
+    code, _, err = run_cli(capsys, "release", run, "--out", tmp_path / "bundle", "--no-ner")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "bundle").exists() and _leftovers(tmp_path / "bundle") == []
+
+
 # ---------------------------------------------------------------------------- detectors on hand-made bundles
 
 def _bundle(root: Path, files: dict[str, bytes | str]) -> Path:

@@ -19,7 +19,7 @@ from auditor.errors import UserError
 from auditor.release.contents import copies
 from auditor.release.leaks import DIR_MODE, FILE_MODE, Finding, scan_bundle
 from auditor.release.traces import PrivateTraces, gather
-from auditor.rundir import RunDir, read_json
+from auditor.rundir import RunDir
 
 
 @dataclass
@@ -65,25 +65,40 @@ def _create(path: Path) -> BinaryIO:
     return os.fdopen(fd, "wb")
 
 
-def _public_report(run: RunDir) -> dict[str, bytes]:
+def _owner_report(run: RunDir) -> dict:
+    """The run's report.json, read and checked once, at the boundary."""
+    from reports.errors import ReportInputError
+    from reports.rundir import read_json as read_report
+
+    path = run.root / "report.json"
+    if not path.is_file():
+        raise UserError(f"{run.root}: no report.json (run `auditor report {run.root}`)")
+    try:
+        return read_report(path, "report.json")
+    except ReportInputError as exc:
+        raise UserError(f"{run.root}/{exc}") from None
+
+
+def _public_report(owner: dict) -> dict[str, bytes]:
     from reports.html import render_html
     from reports.markdown import render_markdown
     from reports.public import public_record
     from reports.write import to_json
 
-    record = public_record(read_json(run.root / "report.json"))
+    record = public_record(owner)
     texts = {"report.json": to_json(record), "report.html": render_html(record), "report.md": render_markdown(record)}
     return {name: text.encode("utf-8") for name, text in texts.items()}
 
 
-def build(run: RunDir, folder: Path, *, with_model: bool) -> list[str]:
-    """Write the bundle's files into the empty ``folder``; their relative paths."""
+def build(run: RunDir, folder: Path, *, report: dict, with_model: bool) -> list[str]:
+    """Write the bundle's files into the empty ``folder`` (``report``: the run's report record);
+    their relative paths."""
     written = []
     for item in copies(run, with_model=with_model):
         with open(item.source, "rb") as src, _create(folder / item.target) as dst:
             shutil.copyfileobj(src, dst)
         written.append(item.target)
-    for name, data in _public_report(run).items():
+    for name, data in _public_report(report).items():
         with _create(folder / name) as dst:
             dst.write(data)
         written.append(name)
@@ -109,16 +124,15 @@ def release(run_dir: str | Path, out: str | Path, *, with_model: bool = False, n
     """
     run = RunDir(Path(run_dir))
     run.require_trained()
-    if not (run.root / "report.json").is_file():
-        raise UserError(f"{run.root}: no report.json (run `auditor report {run.root}`)")
+    report = _owner_report(run)
     run.existing_synthetic()
     target = check_out(run, Path(out))
     traces = traces if traces is not None else gather(run, ner=ner)
-    verdict = read_json(run.root / "report.json").get("verdict")
+    verdict = report.get("verdict")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         os.chmod(tmp, DIR_MODE)
-        files = build(run, tmp, with_model=with_model)
+        files = build(run, tmp, report=report, with_model=with_model)
         findings = scan_bundle(tmp, traces)
         if findings:
             shutil.rmtree(tmp)
