@@ -13,7 +13,11 @@ size* are compared, so that "closer to train" has 50% as its ideal:
 - NNDR: nearest / second-nearest training distance of each synthetic row (0/0 = 1).
 - Exact copies: synthetic rows equal (over the audited columns, after
   canonicalisation) to a row of the full training data; the holdout rate is the
-  control.
+  control. ``copies`` counts the other way round, per record: training records
+  reproduced by some synthetic row against holdout records reproduced, with the
+  excess over the control (:mod:`attacks.excess`), exactly on all audited
+  columns and "near" on the learned columns only (a generator that fills some
+  columns with fresh fakes can still reproduce a person's learned attributes).
 - Distance MIA: score of a train/holdout record = minus its distance to the
   nearest synthetic row -> AUC, TPR at low FPR (:mod:`attacks.metrics`).
 - Attribute inference (:mod:`attacks.inference`).
@@ -30,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from attacks.encoding import MixedEncoder, check_column_kinds
+from attacks.excess import excess_over_control
 from attacks.inference import guesses_correct, inference_risk
 from attacks.intervals import clopper_pearson_interval
 from attacks.metrics import DEFAULT_FPRS, summarize
@@ -38,6 +43,9 @@ from reports.masking import mask_value
 
 #: Distances within this of each other count as a tie.
 TIE_TOLERANCE = 1e-9
+
+#: Synthetic rows named in ``copies`` (0-based positions in the synthetic table).
+MAX_NAMED_ROWS = 20
 
 
 @dataclass
@@ -151,8 +159,26 @@ def _encoder(column_kinds: Mapping[str, str], config: DistanceConfig) -> MixedEn
     )
 
 
-def _row_hashes(encoder: MixedEncoder, frame: pd.DataFrame) -> np.ndarray:
-    return pd.util.hash_pandas_object(encoder.canonical(frame), index=False).to_numpy()
+def _row_hashes(encoder: MixedEncoder, frame: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
+    canonical = encoder.canonical(frame)
+    if columns is not None:
+        canonical = canonical[list(columns)]
+    return pd.util.hash_pandas_object(canonical, index=False).to_numpy()
+
+
+def record_copies(synthetic: np.ndarray, train: np.ndarray, holdout: np.ndarray) -> dict:
+    """Train and holdout records reproduced by a synthetic row (row hashes), excess over the control.
+
+    Returns :func:`attacks.excess.excess_over_control` of the records, plus
+    ``synthetic_rows``: the first ``MAX_NAMED_ROWS`` positions of synthetic rows
+    equal to a training record, and ``synthetic_rows_total``.
+    """
+    block = excess_over_control(
+        train_hits=int(np.isin(train, synthetic).sum()), train_n=len(train),
+        control_hits=int(np.isin(holdout, synthetic).sum()), control_n=len(holdout),
+    )
+    rows = np.flatnonzero(np.isin(synthetic, train))
+    return block | {"synthetic_rows": rows[:MAX_NAMED_ROWS].tolist(), "synthetic_rows_total": int(rows.size)}
 
 
 def _attribute_inference(
@@ -217,6 +243,7 @@ def run(
     column_kinds: Mapping[str, str],
     quasi_identifiers: Sequence[str] | None = None,
     secret_column: str | None = None,
+    learned_columns: Sequence[str] | None = None,
     config: DistanceConfig | None = None,
 ) -> dict:
     """The ``distance`` audit (``distance.json``).
@@ -230,6 +257,8 @@ def run(
         quasi_identifiers: columns an attacker knows, for attribute inference.
         secret_column: the column the attacker infers; attribute inference runs
             when it and ``quasi_identifiers`` are both given.
+        learned_columns: the audited columns the generator learned from the data
+            (near copies are equal on these); None: all of them (near = exact).
         config: :class:`DistanceConfig` (defaults when None).
     """
     config = config or DistanceConfig()
@@ -238,6 +267,10 @@ def run(
         if not isinstance(frame, pd.DataFrame) or len(frame) == 0:
             raise ValueError(f"distance: {name} must be a non-empty DataFrame")
     check_column_kinds(column_kinds, frames)
+    if learned_columns is not None:
+        unknown = [c for c in learned_columns if c not in column_kinds]
+        if unknown or not learned_columns:
+            raise ValueError(f"learned_columns must be a non-empty subset of the audited columns, got {unknown}")
     rng = np.random.default_rng(config.seed)
 
     n_equal = min(len(train), len(holdout))
@@ -261,6 +294,10 @@ def run(
     train_copies = int(np.isin(synthetic_hashes, _row_hashes(encoder, train)).sum())
     holdout_copies = int(np.isin(synthetic_hashes, _row_hashes(encoder, holdout)).sum())
     n_synthetic = len(synthetic_rows)
+    copies = {"exact": record_copies(*(_row_hashes(encoder, f) for f in (synthetic, train, holdout)))}
+    learned = list(learned_columns) if learned_columns is not None else list(column_kinds)
+    copies["learned_columns"] = learned
+    copies["near"] = record_copies(*(_row_hashes(encoder, f, learned) for f in (synthetic, train, holdout)))
 
     membership = summarize(
         -to_train.reference_distance,
@@ -304,6 +341,7 @@ def run(
         "exact_copies": train_copies,
         "holdout_copy_rate": holdout_copies / n_synthetic,
         "holdout_copies": holdout_copies,
+        "copies": copies,
         "nndr": {
             "median": float(np.median(nndr_train)),
             "mean": float(np.mean(nndr_train)),

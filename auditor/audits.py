@@ -99,7 +99,8 @@ def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd
         written["distance"] = _write(out, "distance", distance_run(
             synthetic=synthetic[list(kinds)], train=train[list(kinds)], holdout=holdout[list(kinds)],
             column_kinds=kinds, quasi_identifiers=[q for q in qi if q != secret] or None,
-            secret_column=secret, config=DistanceConfig(datetime_formats=fmts, seed=config.seed)))
+            secret_column=secret, learned_columns=[c.name for c in schema.learned] or None,
+            config=DistanceConfig(datetime_formats=fmts, seed=config.seed)))
     if "pii" in config.audits:
         _stage(stage, "pii")
         from auditor.pii import run as pii_run

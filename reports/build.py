@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reports.policy import Policy, evaluate, verdict
+from reports.checks import is_model_free
+from reports.policy import Check, Policy, evaluate, not_applicable, verdict
 from reports.record import assemble
 from reports.rundir import read_run
 
@@ -32,5 +33,19 @@ def build_report(run_dir: str | Path, *, policy: Policy | None = None) -> dict[s
     if policy is None:
         return draft
     checks = evaluate(draft, policy)
-    return assemble(files, policy=policy.to_dict(), checks=[c.to_dict() for c in checks],
-                    verdict=verdict(checks))
+    record = assemble(files, policy=policy.to_dict(), checks=[c.to_dict() for c in checks],
+                      verdict=verdict(checks))
+    record["verdict_basis"] = verdict_basis(draft, policy, checks)
+    return record
+
+
+def verdict_basis(record: dict[str, Any], policy: Policy, checks: list[Check]) -> dict[str, Any]:
+    """What the verdict rests on: the mode, the checks evaluated, those not applicable and why."""
+    skipped = not_applicable(record, policy)
+    mode = "model-free" if is_model_free(record) else "model"
+    rests_on = [c.name for c in checks]
+    text = f"The verdict rests on {len(rests_on)} check(s): {', '.join(rests_on) or 'none'}."
+    if skipped:
+        text += (" Not applicable to a model-free audit (no model, no DP claim): "
+                 f"{', '.join(c['name'] for c in skipped)}.")
+    return {"mode": mode, "checks": rests_on, "not_applicable": skipped, "text": text}

@@ -5,7 +5,11 @@ threshold points, and the range a threshold may take. A policy (YAML) picks any
 subset of the keys and gives the thresholds; ``reports.policy`` evaluates them.
 
 A value of ``None`` means the audit behind it did not run or could not compute
-it; such a check fails (a missing audit never passes a policy).
+it; such a check fails (a missing audit never passes a policy). The exception
+is a model-free audit (synthetic data from any generator, no model, no DP
+claim): checks marked ``needs_model`` are not applicable there, and the report
+says the verdict does not rest on them. A policy that needs a DP claim says so
+with the flag key ``require_dp: true``, which fails without one.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ class CheckSpec:
         value: record -> the checked value, or ``None`` when not available.
         missing: why the value is absent, given the record (for the report).
         lo, hi: the range a threshold may take (inclusive).
+        needs_model: only a trained model can provide the value; not applicable
+            to a model-free audit.
+        flag: a yes/no key (``true`` in the policy checks ``value >= 1``; ``false`` skips it).
     """
 
     key: str
@@ -37,6 +44,8 @@ class CheckSpec:
     missing: Callable[[Record], str]
     lo: float = 0.0
     hi: float = float("inf")
+    needs_model: bool = False
+    flag: bool = False
 
     def passes(self, value: float | None, threshold: float) -> bool:
         if value is None:
@@ -120,22 +129,57 @@ def _replayed_pii(record: Record) -> float | None:
     return replay["replayed"] + replay["replayed_in_context"]
 
 
+def is_model_free(record: Record) -> bool:
+    """Whether the record is of a model-free audit (``auditor audit --synthetic ... --train ...``)."""
+    return _get(record, "reproducibility", "config", "mode") == "model-free"
+
+
+def _dp_claimed(record: Record) -> float:
+    privacy = record.get("privacy")
+    return 1.0 if isinstance(privacy, Mapping) and privacy.get("dp") and privacy.get("epsilon") is not None else 0.0
+
+
+def _excess(*path: str, lower: bool = False) -> Callable[[Record], float | None]:
+    """Training records singled out beyond the holdout control (``attacks.excess``), floored at 0.
+
+    ``lower``: the one-sided lower confidence bound instead of the estimate.
+    """
+
+    def value(record: Record) -> float | None:
+        block = _get(record, *path)
+        if not isinstance(block, Mapping):
+            return None
+        return block["excess_lower"] if lower else max(0.0, block["excess"])
+
+    return value
+
+
+def _replay_control_missing(record: Record) -> str:
+    if "pii" not in record:
+        return "the PII scan did not run"
+    return "no holdout control was scanned (give --holdout)"
+
+
 def _validity(record: Record) -> float | None:
     value = _get(record, "quality", "validity")
     return value if value is not None else _get(record, "generation", "validity")
 
 
 register(CheckSpec(
-    key="max_epsilon", label="claimed ε (DP guarantee)", op="<=",
+    key="require_dp", label="a DP guarantee is claimed (1 = yes)", op=">=", hi=1.0, flag=True,
+    value=_dp_claimed, missing=_epsilon_missing,
+))
+register(CheckSpec(
+    key="max_epsilon", label="claimed ε (DP guarantee)", op="<=", needs_model=True,
     value=_epsilon, missing=_epsilon_missing,
 ))
 register(CheckSpec(
-    key="max_delta", label="δ (DP guarantee)", op="<=", hi=1.0,
+    key="max_delta", label="δ (DP guarantee)", op="<=", hi=1.0, needs_model=True,
     value=lambda r: _get(r, "privacy", "delta") if _get(r, "privacy", "dp") is not False else None,
     missing=_epsilon_missing,
 ))
 register(CheckSpec(
-    key="max_canary_exposure", label="highest canary exposure (bits)", op="<=",
+    key="max_canary_exposure", label="highest canary exposure (bits)", op="<=", needs_model=True,
     value=lambda r: _get(r, "canaries", "max_exposure"),
     missing=_section_missing("canaries", "the canary exposure audit"),
 ))
@@ -156,13 +200,34 @@ register(CheckSpec(
     missing=_section_missing("pii", "the PII scan"),
 ))
 register(CheckSpec(
+    key="max_excess_replayed_pii",
+    label="training records whose unique PII value reappears, beyond the holdout control (95% lower bound)",
+    op="<=", value=_excess("pii", "replay_vs_control", "unique", lower=True), missing=_replay_control_missing,
+))
+register(CheckSpec(
+    key="max_replayed_in_context",
+    label="training records re-identified in context (two of their values in one synthetic row), beyond the holdout control",
+    op="<=", value=_excess("pii", "replay_vs_control", "in_context"), missing=_replay_control_missing,
+))
+register(CheckSpec(
+    key="max_excess_exact_copies", label="training records copied exactly, beyond the holdout control", op="<=",
+    value=_excess("distance", "copies", "exact"),
+    missing=_section_missing("distance", "the distance audit"),
+))
+register(CheckSpec(
+    key="max_excess_near_copies",
+    label="training records copied on the learned columns, beyond the holdout control", op="<=",
+    value=_excess("distance", "copies", "near"),
+    missing=_section_missing("distance", "the distance audit"),
+))
+register(CheckSpec(
     key="max_dcr_train_share", label="share of synthetic rows closer to train than to holdout", op="<=",
     hi=1.0,
     value=lambda r: _get(r, "distance", "dcr_train_share"),
     missing=_section_missing("distance", "the distance audit"),
 ))
 register(CheckSpec(
-    key="min_validity", label="share of generated rows that are valid", op=">=", hi=1.0,
+    key="min_validity", label="share of generated rows that are valid", op=">=", hi=1.0, needs_model=True,
     value=_validity,
     missing=lambda r: "no validity recorded (generation.json / quality audit absent)",
 ))

@@ -7,8 +7,10 @@ to numeric thresholds, e.g.::
     max_mia_auc: 0.6
 
 Any subset of the keys may be given; an unknown key, a non-numeric or
-out-of-range threshold is a ``PolicyError``. A check whose audit did not run
-fails. ``evaluate`` lists failing checks first, then passing ones, each group
+out-of-range threshold is a ``PolicyError``. A flag key (``require_dp``) takes
+``true`` or ``false`` instead. A check whose audit did not run fails, except
+that a model-free audit leaves out the checks that need a model
+(:func:`not_applicable`), and the report names them. ``evaluate`` lists failing checks first, then passing ones, each group
 in registry order.
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from reports.checks import REGISTRY
+from reports.checks import REGISTRY, is_model_free
 from reports.errors import PolicyError
 
 _PRESET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -77,9 +79,15 @@ def policy_from_mapping(data: Any, *, name: str) -> Policy:
         if key not in data:
             continue
         raw = data[key]
+        spec = REGISTRY[key]
+        if spec.flag:
+            if not isinstance(raw, bool):
+                raise PolicyError(f"policy {name!r}: {key} must be true or false")
+            if raw:
+                thresholds[key] = 1.0
+            continue
         if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
             raise PolicyError(f"policy {name!r}: {key} must be a finite number")
-        spec = REGISTRY[key]
         if not spec.lo <= raw <= spec.hi:
             raise PolicyError(f"policy {name!r}: {key} must be in [{spec.lo:g}, {spec.hi:g}]")
         thresholds[key] = float(raw)
@@ -116,10 +124,25 @@ def load_policy(name_or_path: str | Path, *, presets_dir: str | Path | None = No
     return policy_from_mapping(data, name=name)
 
 
+def not_applicable(record: Mapping[str, Any], policy: Policy) -> list[dict[str, str]]:
+    """The checks of ``policy`` that a model-free record cannot be judged on, with the reason.
+
+    Empty for a record of a trained model.
+    """
+    if not is_model_free(record):
+        return []
+    return [{"name": key, "label": REGISTRY[key].label,
+             "reason": "needs a trained model; not applicable to a model-free audit"}
+            for key in policy.thresholds if REGISTRY[key].needs_model]
+
+
 def evaluate(record: Mapping[str, Any], policy: Policy) -> list[Check]:
-    """Evaluate every threshold of ``policy`` on ``record``; failing checks first."""
+    """Evaluate every applicable threshold of ``policy`` on ``record``; failing checks first."""
     checks = []
+    skipped = {c["name"] for c in not_applicable(record, policy)}
     for key, threshold in policy.thresholds.items():
+        if key in skipped:
+            continue
         spec = REGISTRY[key]
         value = spec.value(record)
         passed = spec.passes(value, threshold)
@@ -130,7 +153,10 @@ def evaluate(record: Mapping[str, Any], policy: Policy) -> list[Check]:
 
 
 def verdict(checks: list[Check] | None) -> str:
-    """``no-policy`` without a policy, else ``pass`` when every check passed, else ``fail``."""
+    """``no-policy`` without a policy, else ``pass`` when there are checks and every one passed, else ``fail``.
+
+    A policy none of whose checks applies (model-free audit) does not pass: nothing was checked.
+    """
     if checks is None:
         return "no-policy"
-    return "pass" if all(c.passed for c in checks) else "fail"
+    return "pass" if checks and all(c.passed for c in checks) else "fail"

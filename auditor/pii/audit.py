@@ -14,17 +14,20 @@ from typing import Any, Mapping, Sequence, TypeAlias
 
 import pandas as pd
 
+from attacks.excess import excess_over_control
 from auditor.pii.config import PiiConfig, load_config
 from auditor.pii.engine import Engine, get_engine
 from auditor.pii.replay import (
     IN_CONTEXT,
     NOVEL,
     REPLAYED,
+    RecordEvidence,
     ReplayIndex,
     classify,
     exact_row_copies,
     finding_key,
     quasi_identifier_copies,
+    record_evidence,
     replay_counts,
 )
 from auditor.pii.scan import ResultCache, ScanResult, column_stats, scan_table
@@ -52,6 +55,7 @@ class PiiAnalysis:
         exact_copies, exact_copies_holdout: synthetic rows equal to a train / holdout row.
         qi_copies, qi_copies_holdout: quasi-identifier combination copies.
         qi_roles: quasi-identifier roles used.
+        evidence: train and holdout records singled out (with both splits given).
     """
 
     engine: Engine
@@ -66,6 +70,7 @@ class PiiAnalysis:
     qi_copies: int | None = None
     qi_copies_holdout: int | None = None
     qi_roles: tuple[str, ...] = ()
+    evidence: RecordEvidence | None = None
 
 
 def analyze(
@@ -93,6 +98,10 @@ def analyze(
         result.holdout_labels = classify(result.synthetic.findings, ReplayIndex.from_findings(result.holdout.findings))
         result.exact_copies_holdout = exact_row_copies(synthetic, holdout)
         result.qi_copies_holdout, _ = quasi_identifier_copies(synthetic, holdout, config=config)
+    if result.train is not None and result.holdout is not None:
+        result.evidence = record_evidence(
+            result.synthetic.findings, {"train": result.train.findings, "holdout": result.holdout.findings}
+        )
     log.info(
         "pii: %d synthetic findings in %d rows; replayed %s, in context %s",
         len(result.synthetic.findings),
@@ -143,6 +152,33 @@ def _examples(analysis: PiiAnalysis, redactor: Redactor) -> list[dict[str, Any]]
     return out
 
 
+#: Synthetic rows named in the report as re-identifying a training record.
+MAX_NAMED_ROWS = 20
+
+
+def _excess(rows: Mapping[str, frozenset[int]], n_train: int, n_holdout: int) -> dict[str, Any]:
+    return excess_over_control(train_hits=len(rows["train"]), train_n=n_train,
+                               control_hits=len(rows["holdout"]), control_n=n_holdout)
+
+
+def _control_block(analysis: PiiAnalysis) -> dict[str, Any] | None:
+    """Records singled out in train against the holdout control (``attacks.excess``)."""
+    ev = analysis.evidence
+    if ev is None or analysis.train is None or analysis.holdout is None:
+        return None
+    n_train, n_holdout = analysis.train.n_rows, analysis.holdout.n_rows
+    if n_train < 1 or n_holdout < 1:
+        return None
+    named = sorted(ev.context_rows["train"])
+    return {
+        "unique": _excess(ev.unique, n_train, n_holdout)
+        | {"by_entity": {e: _excess(r, n_train, n_holdout) for e, r in ev.unique_by_entity.items()},
+           "by_column": {c: _excess(r, n_train, n_holdout) for c, r in ev.unique_by_column.items()}},
+        "in_context": _excess(ev.in_context, n_train, n_holdout)
+        | {"synthetic_rows": named[:MAX_NAMED_ROWS], "synthetic_rows_total": len(named)},
+    }
+
+
 def report(analysis: PiiAnalysis, *, salt: str) -> dict[str, Any]:
     """The redacted ``pii.json`` record: counts, masked examples with salted hashes."""
     redactor = Redactor(salt)
@@ -168,6 +204,7 @@ def report(analysis: PiiAnalysis, *, salt: str) -> dict[str, Any]:
         "holdout": None if analysis.holdout is None else _scan_block(analysis.holdout),
         "replay": replay,
         "holdout_control": control,
+        "replay_vs_control": _control_block(analysis),
         "replayed_pii": None if replay is None else replay[REPLAYED] + replay[IN_CONTEXT],
         "exact_row_copies": analysis.exact_copies,
         "exact_row_copies_holdout": analysis.exact_copies_holdout,

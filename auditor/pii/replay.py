@@ -14,6 +14,14 @@ Classification of a synthetic finding ``f`` in row ``s`` against an index
   replayed, and ``rows(f) & rows(g)`` is not empty: two fields of one reference
   record reappear together, a re-identified person;
 - ``replayed``: otherwise (the value exists in the reference, alone).
+
+These classes are raw counts: a common first name is "replayed" from any table.
+The evidence the verdict uses (:func:`record_evidence`) is per record of the
+training split against the same per record of the holdout split (the control),
+weighted by rarity: a value counts only when exactly one record of train and
+holdout together holds it, and an in-context match only when exactly one
+record holds both values. Values shared by several records, or present in the
+control, single nobody out. The statistics are :mod:`attacks.excess`.
 """
 
 from __future__ import annotations
@@ -86,6 +94,88 @@ def classify(findings: Sequence[Finding], index: ReplayIndex) -> list[str]:
             )
             labels[i] = IN_CONTEXT if in_context else REPLAYED
     return labels
+
+
+Record = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class RecordEvidence:
+    """Records of train and holdout that the synthetic findings single out.
+
+    Attributes:
+        unique: split -> rows whose value, held by no other record of either split, reappears.
+        unique_by_entity, unique_by_column: entity / column of the value -> split -> rows.
+        in_context: split -> rows of which two values reappear together in one synthetic
+            row, and no other record of either split holds both.
+        context_rows: split -> synthetic rows holding such a pair.
+    """
+
+    unique: dict[str, frozenset[int]]
+    unique_by_entity: dict[str, dict[str, frozenset[int]]]
+    unique_by_column: dict[str, dict[str, frozenset[int]]]
+    in_context: dict[str, frozenset[int]]
+    context_rows: dict[str, frozenset[int]]
+
+
+def record_evidence(
+    synthetic: Sequence[Finding], splits: dict[str, Sequence[Finding]]
+) -> RecordEvidence:
+    """Which records of each split (``{"train": ..., "holdout": ...}``) the synthetic findings single out.
+
+    Holders of a key are the records of all splits together holding it. A
+    synthetic finding whose key has exactly one holder marks that record
+    (``unique``); two findings of one synthetic row, in different fields and
+    with different keys, whose holder sets meet in exactly one record mark that
+    record ``in_context``.
+    """
+    holders: dict[Key, set[Record]] = {}
+    origin: dict[tuple[Key, Record], Finding] = {}
+    for split, findings in splits.items():
+        for f in findings:
+            record = (split, f.row)
+            holders.setdefault(finding_key(f), set()).add(record)
+            origin.setdefault((finding_key(f), record), f)
+    unique: dict[str, set[int]] = {s: set() for s in splits}
+    by_entity: dict[str, dict[str, set[int]]] = {}
+    by_column: dict[str, dict[str, set[int]]] = {}
+    context: dict[str, set[int]] = {s: set() for s in splits}
+    context_rows: dict[str, set[int]] = {s: set() for s in splits}
+    by_row: dict[int, list[tuple[Finding, Key, set[Record]]]] = {}
+    for f in synthetic:
+        key = finding_key(f)
+        held = holders.get(key)
+        if not held:
+            continue
+        by_row.setdefault(f.row, []).append((f, key, held))
+        if len(held) == 1:
+            (split, row), = held
+            unique[split].add(row)
+            by_entity.setdefault(f.entity, {s: set() for s in splits})[split].add(row)
+            column = origin[(key, (split, row))].column
+            by_column.setdefault(str(column), {s: set() for s in splits})[split].add(row)
+    for syn_row, members in by_row.items():
+        for i, (fi, ki, hi) in enumerate(members):
+            for fj, kj, hj in members[i + 1:]:
+                if ki == kj or not _other_field(fi, fj):
+                    continue
+                small, large = (hi, hj) if len(hi) <= len(hj) else (hj, hi)
+                both = [r for r in small if r in large]
+                if len(both) == 1:
+                    split, row = both[0]
+                    context[split].add(row)
+                    context_rows[split].add(syn_row)
+
+    def frozen(d: dict[str, set[int]]) -> dict[str, frozenset[int]]:
+        return {k: frozenset(v) for k, v in d.items()}
+
+    return RecordEvidence(
+        unique=frozen(unique),
+        unique_by_entity={e: frozen(v) for e, v in sorted(by_entity.items())},
+        unique_by_column={c: frozen(v) for c, v in sorted(by_column.items())},
+        in_context=frozen(context),
+        context_rows=frozen(context_rows),
+    )
 
 
 def replay_counts(findings: Sequence[Finding], labels: Sequence[str]) -> dict:
