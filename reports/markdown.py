@@ -23,6 +23,24 @@ def _checks(record: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _copy_blocks(distance: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    copies = distance.get("copies") or {}
+    return [(what, copies[key]) for key, what in (("exact", "Training records copied exactly"),
+                                                   ("near", "Training records copied on the learned columns"))]
+
+
+def _copies_line(what: str, block: Mapping[str, Any]) -> str:
+    """One excess-over-control block (``attacks.excess``) in words, naming the synthetic rows."""
+    line = (f"**{what}:** {fmt(block['train_hits'])} of {fmt(block['train_n'])} vs. holdout control "
+            f"{fmt(block['control_hits'])} of {fmt(block['control_n'])}; excess {fmt(block['excess'])} "
+            f"(95% CI {fmt(block['excess_ci'][0])}–{fmt(block['excess_ci'][1])}, p = {fmt(block['p_value'])})")
+    rows = block.get("synthetic_rows")
+    if rows:
+        more = block["synthetic_rows_total"] - len(rows)
+        line += "; synthetic rows (0-based) " + ", ".join(str(r) for r in rows) + (f" and {more} more" if more else "")
+    return line
+
+
 def _sections(record: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     not_learned = (record.get("privacy") or {}).get("not_learned")
@@ -55,6 +73,7 @@ def _sections(record: Mapping[str, Any]) -> list[str]:
         lines.append(f"**Distance to closest record:** {fmt(d['dcr_train_share'])} of synthetic rows closer to "
                      f"train than holdout (95% CI {fmt(d['dcr_train_share_ci'][0])}–"
                      f"{fmt(d['dcr_train_share_ci'][1])}); exact copies {fmt(d['exact_copies'])}")
+        lines += [_copies_line(what, block) for what, block in _copy_blocks(d)]
     if "pii" in record:
         p = record["pii"]
         replay, control = p["replay"], p["holdout_control"]
@@ -65,6 +84,11 @@ def _sections(record: Mapping[str, Any]) -> list[str]:
             line += (f" (holdout control {fmt(control['replayed'])} + "
                      f"{fmt(control['replayed_in_context'])})")
         lines.append(line)
+        control_block = p.get("replay_vs_control")
+        if control_block:
+            lines += [_copies_line(what, control_block[key]) for key, what in
+                      (("unique", "Training records whose unique PII value reappears"),
+                       ("in_context", "Training records re-identified in context"))]
     if "quality" in record:
         q = record["quality"]
         tstr = q.get("tstr")
@@ -87,6 +111,8 @@ def render_markdown(record: Mapping[str, Any]) -> str:
         lines += ["> **DP audit violation:** the empirical ε lower bound exceeds the claimed ε.", ""]
     if record["checks"]:
         lines += _checks(record) + [""]
+    if record.get("verdict_basis"):
+        lines += [_cell(record["verdict_basis"]["text"]), ""]
     else:
         lines += ["No policy applied: no release decision.", ""]
     lines += ["| What | Result |", "|---|---|"]

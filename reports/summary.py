@@ -94,10 +94,14 @@ def headline(record: Mapping[str, Any]) -> list[Headline]:
         else:
             value = fmt(replay["replayed"] + replay["replayed_in_context"])
             detail = f"{fmt(replay['replayed_in_context'])} in their original context"
+            control = pii.get("replay_vs_control")
+            if control:
+                detail += (f"; beyond the holdout control: {fmt(control['unique']['excess'])} records by a unique "
+                           f"value, {fmt(control['in_context']['excess'])} in context")
         out.append(Headline(
             "pii", "Replayed PII", value, detail,
             "personal values from the training data that reappear in the synthetic data",
-            _check_state(record, "max_replayed_pii")))
+            _check_state(record, "max_replayed_pii", "max_excess_replayed_pii", "max_replayed_in_context")))
     quality = record.get("quality")
     if quality is not None:
         out.append(Headline(
