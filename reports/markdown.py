@@ -24,7 +24,9 @@ def _checks(record: Mapping[str, Any]) -> list[str]:
 
 
 def _copy_blocks(distance: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    copies = distance.get("copies") or {}
+    copies = distance.get("copies")
+    if not copies:
+        return []
     return [(what, copies[key]) for key, what in (("exact", "Training records copied exactly"),
                                                    ("near", "Training records copied on the learned columns"))]
 

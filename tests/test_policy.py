@@ -12,8 +12,12 @@ from auditor.errors import UserError
 from auditor.policies import PRESETS_DIR
 from auditor.policies import load_policy as load_preset
 
+CONTROL_KEYS = {"max_excess_replayed_pii", "max_replayed_in_context", "max_excess_exact_copies",
+                "max_excess_near_copies"}
 ISSUE_KEYS = {"max_epsilon", "max_delta", "max_canary_exposure", "max_mia_auc", "max_mia_tpr_at_1pct_fpr",
-              "max_replayed_pii", "max_dcr_train_share", "min_validity", "min_fidelity"}
+              "max_replayed_pii", "max_dcr_train_share", "min_validity", "min_fidelity", "require_dp"} | CONTROL_KEYS
+# The raw replay count stays a key for user policies; the presets gate on the excess over the control.
+PRESET_KEYS = ISSUE_KEYS - {"max_replayed_pii", "require_dp"}
 
 
 def test_registry_holds_exactly_the_documented_keys():
@@ -24,12 +28,14 @@ def test_registry_holds_exactly_the_documented_keys():
 def test_presets_load_and_set_every_key(name):
     policy = load_preset(name)
     assert policy.name == name
-    assert set(policy.thresholds) == ISSUE_KEYS
+    assert set(policy.thresholds) == PRESET_KEYS | ({"require_dp"} if name == "external" else set())
 
 
 def test_external_is_at_least_as_strict_as_internal():
     internal, external = load_preset("internal"), load_preset("external")
-    for key, spec in REGISTRY.items():
+    assert set(internal.thresholds) <= set(external.thresholds)
+    for key in internal.thresholds:
+        spec = REGISTRY[key]
         a, b = internal.thresholds[key], external.thresholds[key]
         assert (b <= a) if spec.op == "<=" else (b >= a), key
 
@@ -86,7 +92,8 @@ def test_failing_checks_come_first_in_registry_order(tmp_path):
 def test_values_come_from_the_audit_files(tmp_path):
     files = dp_run()
     record = build_report(write_run(tmp_path, files))
-    policy = policy_from_mapping({k: (0.5 if k == "max_mia_auc" else 1.0) for k in ISSUE_KEYS}, name="all")
+    keys = ISSUE_KEYS - CONTROL_KEYS - {"require_dp"}  # tests/test_replay_control.py covers these
+    policy = policy_from_mapping({k: (0.5 if k == "max_mia_auc" else 1.0) for k in keys}, name="all")
     values = {c.name: c.value for c in evaluate(record, policy)}
     mia = files["audit/mia.json"]["signals"]
     assert values == {
@@ -146,4 +153,4 @@ def test_validity_falls_back_to_generation(tmp_path):
 def test_presets_are_plain_yaml_mappings():
     for name in ("internal", "external"):
         data = yaml.safe_load((PRESETS_DIR / f"{name}.yaml").read_text())
-        assert set(data) == ISSUE_KEYS
+        assert set(data) == PRESET_KEYS | ({"require_dp"} if name == "external" else set())
