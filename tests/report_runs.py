@@ -14,6 +14,14 @@ CANARY_SECRETS = ["my pin is 40817", "code 5713-2209-4461", "ssn 871-22-4093"]
 TRAIN_PII = ["Quentin Abernathy-Vole", "zelda.q.marsh@example.org", "555-013-7788"]
 SECRETS = CANARY_SECRETS + TRAIN_PII
 
+def _control(train_hits: int, control_hits: int, *, rows: tuple[int, ...] = ()) -> dict:
+    """An excess-over-control block (attacks.excess) for 4000 training and 1000 holdout records."""
+    from attacks.excess import excess_over_control
+
+    block = excess_over_control(train_hits=train_hits, train_n=4000, control_hits=control_hits, control_n=1000)
+    return block | {"synthetic_rows": list(rows), "synthetic_rows_total": len(rows)}
+
+
 _ROC = {"fpr": [0.0, 0.001, 0.01, 0.1, 0.5, 1.0], "tpr": [0.0, 0.004, 0.02, 0.13, 0.55, 1.0]}
 
 
@@ -86,6 +94,8 @@ def dp_run() -> dict[str, dict]:
             "mia": {"auc": 0.508, "tpr_at_fpr": {"0.001": None, "0.01": 0.011, "0.1": 0.103}},
             "attribute_inference": {"target": "diagnosis", "train": 0.41, "control": 0.39, "risk": 0.033,
                                     "risk_ci": [0.0, 0.08]},
+            "copies": {"exact": _control(0, 0), "near": _control(1, 0, rows=(311,)),
+                       "learned_columns": ["age", "diagnosis", "notes"]},
         },
         "audit/pii.json": {
             "engine": {"name": "presidio", "version": "2.2.355"},
@@ -96,6 +106,7 @@ def dp_run() -> dict[str, dict]:
                 "email": {"EMAIL_ADDRESS": {"findings": 12, "rows": 12, "score": {"min": 1.0, "max": 1.0}}}}},
             "replay": {"replayed": 2, "replayed_in_context": 1, "novel": 39},
             "holdout_control": {"replayed": 2, "replayed_in_context": 0},
+            "replay_vs_control": {"unique": _control(4, 1), "in_context": _control(0, 0)},
             "exact_row_copies": 0, "quasi_identifier_copies": 3,
             "examples": [{"row": 12, "column": "name", "entity": "PERSON", "class": "replayed", "score": 0.85,
                           "masked": "Q*** A***", "hash": "h:77aa88bb99cc"},
@@ -129,6 +140,9 @@ def nodp_run() -> dict[str, dict]:
     files["audit/dp_audit.json"].update(claimed_epsilon=None, max_lower_bound=3.2,
                                         message="no claimed ε (non-DP run); lower bound 3.2")
     files["audit/pii.json"]["replay"].update(replayed=17, replayed_in_context=9)
+    files["audit/pii.json"]["replay_vs_control"] = {"unique": _control(40, 1),
+                                                    "in_context": _control(9, 0, rows=(3, 17, 40))}
+    files["audit/distance.json"]["copies"]["exact"] = _control(2, 0, rows=(88, 1203))
     files["audit/distance.json"]["dcr_train_share"] = 0.71
     return files
 

@@ -19,7 +19,8 @@ def test_non_dp_run_with_repeated_canaries_fails_external(tmp_path, capsys):
     run = write_run(tmp_path, nodp_run())
     code, out, _ = _run(["report", str(run), "--policy", "external"], capsys)
     assert code == 1
-    for name in ("max_epsilon", "max_canary_exposure", "max_mia_auc", "max_replayed_pii"):
+    for name in ("max_epsilon", "max_canary_exposure", "max_mia_auc", "max_excess_replayed_pii",
+                 "max_replayed_in_context", "max_excess_exact_copies"):
         assert f"FAIL {name}:" in out
     assert "verdict: FAIL" in out
     record = json.loads((run / "report.json").read_text())

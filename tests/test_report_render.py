@@ -75,7 +75,9 @@ def test_markdown_numbers_equal_the_audit_files(planted):
     text = render_markdown(record)
     for value in _expected_values(run):
         assert fmt(value) in text, value
-    assert "| Replayed PII  | 21 (8 in their original context) |" in text  # no PII check in this policy: no icon
+    # no PII check in this policy: no icon; the raw count, then the excess over the holdout control
+    assert ("| Replayed PII  | 21 (8 in their original context; beyond the holdout control: 0 records by a unique "
+            "value, 0 in context) |") in text
 
 
 def test_failing_checks_listed_first_in_every_format(planted, tmp_path):
