@@ -11,6 +11,7 @@ from report_runs import dp_run, write_run
 from attacks.distance import record_copies
 from attacks.distance import run as distance_run
 from attacks.excess import excess_over_control, fisher_one_sided
+from auditor.pii.audit import control_block
 from auditor.pii.replay import record_evidence
 from auditor.pii.scan import Finding
 from auditor.policies import load_policy as load_preset
@@ -96,14 +97,9 @@ TRAIN, HOLDOUT = _people(range(0, 400)), _people(range(400, 500))
 
 def _pii_record(synthetic: pd.DataFrame) -> dict:
     """The ``pii.replay_vs_control`` block as auditor.pii.audit builds it, from hand-made findings."""
-    from auditor.pii.audit import _excess
-
     ev = record_evidence(_findings(synthetic, ENTITIES),
                          {"train": _findings(TRAIN, ENTITIES), "holdout": _findings(HOLDOUT, ENTITIES)})
-    unique = _excess(ev.unique, len(TRAIN), len(HOLDOUT))
-    context = _excess(ev.in_context, len(TRAIN), len(HOLDOUT)) | {
-        "synthetic_rows": sorted(ev.context_rows["train"]), "synthetic_rows_total": len(ev.context_rows["train"])}
-    return {"pii": {"replay_vs_control": {"unique": unique, "in_context": context}}}
+    return {"pii": {"replay_vs_control": control_block(ev, n_train=len(TRAIN), n_holdout=len(HOLDOUT))}}
 
 
 def _policy_checks(record: dict) -> dict:
@@ -133,6 +129,9 @@ def test_one_percent_copied_rows_are_flagged_in_context():
     # 5 unique values in train and none in the control: Fisher P[X >= 5], N = 500, K = 5, n = 400
     assert ctx["p_value"] == pytest.approx(math.comb(400, 5) / math.comb(500, 5))
     assert block["unique"]["train_hits"] == 5
+    # the copied cities are held by 100 records each: no evidence by rarity
+    assert {e: b["train_hits"] for e, b in block["unique"]["by_entity"].items()} == {
+        "EMAIL_ADDRESS": 5, "PHONE_NUMBER": 5}
     assert _policy_checks(_pii_record(synthetic)) == {
         "max_replayed_in_context": (5.0, False), "max_excess_replayed_pii": (0.0, True)}
 

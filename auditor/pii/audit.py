@@ -156,27 +156,33 @@ def _examples(analysis: PiiAnalysis, redactor: Redactor) -> list[dict[str, Any]]
 MAX_NAMED_ROWS = 20
 
 
-def _excess(rows: Mapping[str, frozenset[int]], n_train: int, n_holdout: int) -> dict[str, Any]:
+def _records_excess(rows: Mapping[str, frozenset[int]], n_train: int, n_holdout: int) -> dict[str, Any]:
     return excess_over_control(train_hits=len(rows["train"]), train_n=n_train,
                                control_hits=len(rows["holdout"]), control_n=n_holdout)
 
 
-def _control_block(analysis: PiiAnalysis) -> dict[str, Any] | None:
-    """Records singled out in train against the holdout control (``attacks.excess``)."""
-    ev = analysis.evidence
-    if ev is None or analysis.train is None or analysis.holdout is None:
-        return None
-    n_train, n_holdout = analysis.train.n_rows, analysis.holdout.n_rows
-    if n_train < 1 or n_holdout < 1:
-        return None
-    named = sorted(ev.context_rows["train"])
+def control_block(evidence: RecordEvidence, *, n_train: int, n_holdout: int) -> dict[str, Any]:
+    """``replay_vs_control``: records singled out in train against the holdout control (``attacks.excess``).
+
+    ``unique`` (with ``by_entity`` and ``by_column``) and ``in_context`` (with
+    the first ``MAX_NAMED_ROWS`` synthetic rows re-identifying a training record).
+    """
+    named = sorted(evidence.context_rows["train"])
     return {
-        "unique": _excess(ev.unique, n_train, n_holdout)
-        | {"by_entity": {e: _excess(r, n_train, n_holdout) for e, r in ev.unique_by_entity.items()},
-           "by_column": {c: _excess(r, n_train, n_holdout) for c, r in ev.unique_by_column.items()}},
-        "in_context": _excess(ev.in_context, n_train, n_holdout)
+        "unique": _records_excess(evidence.unique, n_train, n_holdout)
+        | {"by_entity": {e: _records_excess(r, n_train, n_holdout) for e, r in evidence.unique_by_entity.items()},
+           "by_column": {c: _records_excess(r, n_train, n_holdout) for c, r in evidence.unique_by_column.items()}},
+        "in_context": _records_excess(evidence.in_context, n_train, n_holdout)
         | {"synthetic_rows": named[:MAX_NAMED_ROWS], "synthetic_rows_total": len(named)},
     }
+
+
+def _control_block(analysis: PiiAnalysis) -> dict[str, Any] | None:
+    if analysis.evidence is None or analysis.train is None or analysis.holdout is None:
+        return None
+    if analysis.train.n_rows < 1 or analysis.holdout.n_rows < 1:
+        return None
+    return control_block(analysis.evidence, n_train=analysis.train.n_rows, n_holdout=analysis.holdout.n_rows)
 
 
 def report(analysis: PiiAnalysis, *, salt: str) -> dict[str, Any]:
