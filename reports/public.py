@@ -18,6 +18,9 @@ verdict, and removes what only serves the owner or helps an attacker:
   repeats a training record (that its owner is in the training data), and the
   synthetic rows closest to training records with their distances locate
   training records near public points. The counts and distributions stay.
+- ``synthetic_rows`` of the copy and replay-against-control blocks: the
+  positions of synthetic rows that reproduce a training record say whose
+  record it is (and that its owner is in the training data). The counts stay.
 
 ``release`` at the top level lists what was removed, so a reader knows the
 record is the public form and not a damaged one.
@@ -63,7 +66,7 @@ def public_record(record: Mapping[str, Any]) -> dict[str, Any]:
         (the removed keys as dotted paths, ``[]`` marking list items, without duplicates).
     """
     removed: list[str] = []
-    out = _drop_keys(copy.deepcopy(dict(record)), "", removed, drop=lambda k: _is_seed_key(k) or k == "hash")
+    out = _drop_keys(copy.deepcopy(dict(record)), "", removed, drop=lambda k: _is_seed_key(k) or k in ("hash", "synthetic_rows"))
     repro = out.get("reproducibility")
     if isinstance(repro, dict):
         for key in PRIVATE_RUN_KEYS:

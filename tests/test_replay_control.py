@@ -1,6 +1,7 @@
 """Leaks measured against the holdout control: the excess statistics, PII replay weighted by rarity,
 re-identification in context, record copies, and the policy keys that read them."""
 
+import json
 import math
 
 import numpy as np
@@ -242,3 +243,18 @@ def test_a_policy_none_of_whose_checks_applies_does_not_pass(tmp_path):
                           policy=policy_from_mapping({"max_epsilon": 10}, name="t"))
     assert record["checks"] == [] and record["verdict"] == "fail"
     assert verdict([]) == "fail"
+
+
+def test_public_form_drops_the_named_rows_and_still_renders(tmp_path):
+    from report_runs import nodp_run
+    from reports.html import render_html
+    from reports.public import public_record
+
+    record = build_report(write_run(tmp_path, nodp_run()), policy=load_preset("internal"))
+    assert record["distance"]["copies"]["exact"]["synthetic_rows"] == [88, 1203]
+    assert "synthetic rows (0-based) 88, 1203" in render_markdown(record)
+    public = public_record(record)
+    assert '"synthetic_rows":' not in json.dumps({k: v for k, v in public.items() if k != "release"})
+    assert public["distance"]["copies"]["exact"]["train_hits"] == 2  # the counts stay
+    assert "distance.copies.exact.synthetic_rows" in public["release"]["removed"]
+    assert "0-based" not in render_markdown(public) and "0-based" not in render_html(public)
