@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from auditor import data as data_io
+from auditor.bounds import AUDIT, check_fields
 from auditor.errors import UserError
 from auditor.rundir import RunDir, read_json, write_json
 from auditor.schema import Schema
@@ -58,6 +59,9 @@ class AuditConfig:
     pii_ner: bool = True
     pii_threshold: float = 0.4
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_fields(self, AUDIT)
 
 
 def column_kinds(schema: Schema) -> dict[str, str]:

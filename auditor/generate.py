@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from auditor.bounds import NUM_RECORDS, SAMPLE, check_fields
 from auditor.errors import UserError
 
 
@@ -28,15 +29,11 @@ class SampleConfig:
     seed: int = 0
     max_invalid_rate: float = 0.5
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
-        if self.temperature <= 0:
-            raise UserError("--temperature must be > 0")
-        if not 0 < self.top_p <= 1:
-            raise UserError("--top-p must be in (0, 1]")
-        if not 0 <= self.magnitude_min_p < 1:
-            raise UserError("--magnitude-min-p must be in [0, 1)")
-        if self.batch_size < 1:
-            raise UserError("--batch-size must be >= 1")
+        check_fields(self, SAMPLE)
 
 
 def _top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -137,8 +134,8 @@ def generate_records(
     instead of looping.
     """
     config.validate()
-    if n < 1:
-        raise UserError("--num-records must be >= 1")
+    if not NUM_RECORDS.admits(n):
+        raise UserError(f"--num-records must be {NUM_RECORDS.describe()}, got {n!r}")
     gen = torch.Generator().manual_seed(config.seed)
     records: list = []
     generated = invalid = 0

@@ -23,6 +23,7 @@ import torch
 
 import auditor
 from auditor import data as data_io
+from auditor.bounds import DATA, check_fields
 from auditor.codec import RowCodec, value_magnitude
 from auditor.dp.accounting import default_delta, select_domains
 from auditor.errors import UserError
@@ -50,6 +51,9 @@ class DataConfig:
     domains: str = "dp"  # categorical domains not declared: "dp" (selected with DP) or "data" (opt-in, outside)
     domain_noise: float = 4.0  # noise multiplier of the DP domain selection
     domain_delta_share: float = 0.1  # share of delta spent on the selection threshold
+
+    def __post_init__(self) -> None:
+        check_fields(self, DATA)
 
 
 @dataclass
@@ -521,7 +525,7 @@ def run_all(data, out: Path, *, config: RunConfig, num_records: int | None = Non
         trained = train(data, out, config=config, force=force, progress=progress)
     timings["train"] = time.perf_counter() - t
     t = time.perf_counter()
-    n = num_records or read_json(trained.run.run_json)["n_records"]
+    n = read_json(trained.run.run_json)["n_records"] if num_records is None else num_records
     with count_progress(quiet, "generate") as progress:
         gen = generate(out, num_records=n, config=sample, scrub_pii=scrub_pii, progress=progress,
                        device=config.train.device)

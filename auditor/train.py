@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
 
+from auditor.bounds import TRAIN, check_fields
 from auditor.dp.accounting import epsilon_of, noise_for_epsilon
 from auditor.dp.bookkeeping import BookKeepingClipper
 from auditor.dp.optimizer import BookKeepingDistributedDPOptimizer, BookKeepingDPOptimizer
@@ -63,6 +64,9 @@ class TrainConfig:
     checkpoint_every: int = 25
     lora_rank: int | None = None  # pretrained models only: LoRA adapters of this rank instead of full fine-tuning
 
+    def __post_init__(self) -> None:
+        check_fields(self, TRAIN)
+
     def validate_model(self) -> None:
         """The ``--model`` checks, before anything is loaded."""
         if not self.model:
@@ -83,23 +87,13 @@ class TrainConfig:
             raise ValueError("--loss-weighting must be column or token")
         if self.clipping not in CLIPPING:
             raise ValueError(f"--clipping must be one of {', '.join(CLIPPING)}")
+        check_fields(self, TRAIN)  # again: the pipeline sets fields after construction (the seed)
         self.validate_model()
         if self.dp:
             if (self.epsilon is None) == (self.noise_multiplier is None):
                 raise ValueError("give exactly one of --epsilon and --noise-multiplier")
-            if self.epsilon is not None and self.epsilon <= 0:
-                raise ValueError("--epsilon must be > 0")
-            if self.noise_multiplier is not None and self.noise_multiplier <= 0:
-                raise ValueError("--noise-multiplier must be > 0")
             if self.delta is not None and not (0 < self.delta < 1.0 / n_records):
                 raise ValueError(f"--delta must be in (0, 1/n) = (0, {1.0 / n_records:.3g}) for n = {n_records} records")
-            if self.max_grad_norm <= 0:
-                raise ValueError("--max-grad-norm must be > 0")
-        for name in ("epochs", "lr"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be > 0")
-        if self.batch_size < 1 or self.physical_batch_size < 1:
-            raise ValueError("--batch-size must be >= 1")
         if self.batch_size >= n_records:
             raise ValueError(
                 f"--batch-size {self.batch_size} needs more records than the {n_records} available "

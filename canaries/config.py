@@ -8,6 +8,8 @@ from typing import Any, Mapping
 from canaries.formats import make_format
 
 SAMPLED_METHODS = ("extrapolation", "interpolation")
+MAX_REPETITIONS = 1000  # copies of one canary; more would swamp any table
+MAX_AUDIT_CANARIES = 100_000
 
 
 @dataclass
@@ -57,13 +59,15 @@ class CanaryConfig:
 
     def __post_init__(self):
         self.repetitions = tuple(int(r) for r in self.repetitions)
-        if not self.repetitions or any(r < 1 for r in self.repetitions) or len(set(self.repetitions)) != len(self.repetitions):
-            raise ValueError(f"canaries.repetitions must be distinct counts >= 1, got {list(self.repetitions)}")
+        if (not self.repetitions or any(not 1 <= r <= MAX_REPETITIONS for r in self.repetitions)
+                or len(set(self.repetitions)) != len(self.repetitions)):
+            raise ValueError(f"canaries.repetitions must be distinct counts in [1, {MAX_REPETITIONS}], "
+                             f"got {list(self.repetitions)}")
         for name in ("per_repetition", "twins", "beam_width", "exact_max_space", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"canaries.{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.audit_canaries < 0:
-            raise ValueError(f"canaries.audit_canaries must be >= 0, got {self.audit_canaries!r}")
+        if not 0 <= self.audit_canaries <= MAX_AUDIT_CANARIES:
+            raise ValueError(f"canaries.audit_canaries must be in [0, {MAX_AUDIT_CANARIES}], got {self.audit_canaries!r}")
         if self.n_references < 3:
             raise ValueError(f"canaries.n_references must be >= 3, got {self.n_references!r}")
         if self.sampled_method not in SAMPLED_METHODS:

@@ -112,7 +112,7 @@ def test_unknown_yaml_keys_are_refused():
     (["--policy", "nosuch"], "unknown policy"),
     (["--batch-size", "5000"], "needs more records"),
     (["--noise-multiplier", "x"], "needs float values"),
-    (["--temperature", "0"], "--temperature must be > 0"),
+    (["--temperature", "0"], "'--temperature': must be a finite number in (0, 100]"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, demo_small_csv, capsys, args, message):
     out = tmp_path / "sweep"

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import click
 from tqdm import tqdm
 
+from auditor.bounds import AUDIT_CANARIES, DATA, NUM_RECORDS, SAMPLE, TRAIN, BoundedType
 from auditor.generate import SampleConfig
 from auditor.pipeline import DataConfig, RunConfig
 from auditor.train import TrainConfig
@@ -20,25 +21,25 @@ def train_options(f):
         click.option("--schema", type=click.Path(dir_okay=False), help="Declared (public) schema YAML. Without it the schema is inferred and reported as outside the DP guarantee."),
         click.option("--model", "model", default="small", show_default=True, help="Size preset (tiny | small | medium | base | large), or a pretrained Hugging Face causal LM: a local directory, or a hub name (downloaded where the hub is reachable)."),
         click.option("--lora", is_flag=True, help="Pretrained --model only: train LoRA adapters (plus the embeddings) instead of every weight."),
-        click.option("--lora-rank", type=int, default=8, show_default=True, help="Rank of the LoRA adapters."),
-        click.option("--epsilon", type=float, default=None, help="Target epsilon (noise found by the accountant). Default 8 when --noise-multiplier is not given."),
-        click.option("--delta", type=float, default=None, help="Target delta; default min(1e-5, 0.1/n)."),
-        click.option("--noise-multiplier", type=float, default=None, help="Fixed noise multiplier instead of --epsilon."),
-        click.option("--max-grad-norm", type=float, default=1.0, show_default=True, help="Per-example clipping norm C."),
-        click.option("--epochs", type=float, default=20.0, show_default=True),
-        click.option("--batch-size", type=int, default=128, show_default=True, help="Expected (logical) batch size; Poisson sampling."),
-        click.option("--physical-batch-size", type=int, default=128, show_default=True, help="Examples per forward pass (memory only)."),
-        click.option("--lr", type=float, default=3e-3, show_default=True),
-        click.option("--seed", type=int, default=None, help="Seed for split, canaries, sampling; fresh OS entropy when omitted."),
+        click.option("--lora-rank", type=BoundedType(TRAIN["lora_rank"]), default=8, show_default=True, help="Rank of the LoRA adapters."),
+        click.option("--epsilon", type=BoundedType(TRAIN["epsilon"]), default=None, help="Target epsilon (noise found by the accountant). Default 8 when --noise-multiplier is not given."),
+        click.option("--delta", type=BoundedType(TRAIN["delta"]), default=None, help="Target delta; default min(1e-5, 0.1/n)."),
+        click.option("--noise-multiplier", type=BoundedType(TRAIN["noise_multiplier"]), default=None, help="Fixed noise multiplier instead of --epsilon."),
+        click.option("--max-grad-norm", type=BoundedType(TRAIN["max_grad_norm"]), default=1.0, show_default=True, help="Per-example clipping norm C."),
+        click.option("--epochs", type=BoundedType(TRAIN["epochs"]), default=20.0, show_default=True),
+        click.option("--batch-size", type=BoundedType(TRAIN["batch_size"]), default=128, show_default=True, help="Expected (logical) batch size; Poisson sampling."),
+        click.option("--physical-batch-size", type=BoundedType(TRAIN["physical_batch_size"]), default=128, show_default=True, help="Examples per forward pass (memory only)."),
+        click.option("--lr", type=BoundedType(TRAIN["lr"]), default=3e-3, show_default=True),
+        click.option("--seed", type=BoundedType(TRAIN["seed"]), default=None, help="Seed for split, canaries, sampling; fresh OS entropy when omitted."),
         click.option("--no-dp", is_flag=True, help="Train the same model without DP (baseline; no DP guarantee)."),
-        click.option("--holdout", type=float, default=0.2, show_default=True, help="Fraction of records held out (never trained on)."),
+        click.option("--holdout", type=BoundedType(DATA["holdout"]), default=0.2, show_default=True, help="Fraction of records held out (never trained on)."),
         click.option("--domains", type=click.Choice(["dp", "data"]), default="dp", show_default=True, help="Undeclared categorical domains and numeric magnitudes: selected with DP, or taken from the data (outside the guarantee)."),
         click.option("--no-canaries", is_flag=True, help="Do not plant canaries (no exposure audit)."),
         click.option("--canary-repetitions", default="1,2,4,8,16", show_default=True, help="Copies per scheduled canary."),
-        click.option("--audit-canaries", type=int, default=100, show_default=True, help="Coin-flip canaries for the one-run DP audit."),
+        click.option("--audit-canaries", type=BoundedType(AUDIT_CANARIES), default=100, show_default=True, help="Coin-flip canaries for the one-run DP audit."),
         click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda."),
         click.option("--clipping", type=click.Choice(["auto", "bookkeeping", "opacus"]), default="auto", show_default=True, help="Per-sample clipping engine (epsilon does not depend on it)."),
-        click.option("--checkpoint-every", type=int, default=25, show_default=True, help="Steps between checkpoints."),
+        click.option("--checkpoint-every", type=BoundedType(TRAIN["checkpoint_every"]), default=25, show_default=True, help="Steps between checkpoints."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -71,13 +72,13 @@ def run_config(*, schema, model, lora=False, lora_rank=8, epsilon, delta, noise_
 
 def sample_options(f):
     opts = [
-        click.option("--num-records", "-n", type=int, default=None, help="Rows to generate (default: as many as the training records)."),
-        click.option("--temperature", type=float, default=1.0, show_default=True),
-        click.option("--top-p", type=float, default=1.0, show_default=True),
-        click.option("--magnitude-min-p", type=float, default=0.0, show_default=True,
+        click.option("--num-records", "-n", type=BoundedType(NUM_RECORDS), default=None, help="Rows to generate (default: as many as the training records)."),
+        click.option("--temperature", type=BoundedType(SAMPLE["temperature"]), default=1.0, show_default=True),
+        click.option("--top-p", type=BoundedType(SAMPLE["top_p"]), default=1.0, show_default=True),
+        click.option("--magnitude-min-p", type=BoundedType(SAMPLE["magnitude_min_p"]), default=0.0, show_default=True,
                      help="At each number's magnitude token, drop magnitudes less likely than this times the "
                           "likeliest (cuts the DP noise floor that skews means)."),
-        click.option("--gen-seed", type=int, default=0, show_default=True, help="Seed of the sampler."),
+        click.option("--gen-seed", type=BoundedType(SAMPLE["seed"]), default=0, show_default=True, help="Seed of the sampler."),
         click.option("--scrub-pii", type=click.Choice(["replayed"]), default=None, help="Drop rows replaying training PII (outside the DP guarantee)."),
     ]
     for opt in reversed(opts):

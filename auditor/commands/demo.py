@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from auditor.bounds import TRAIN, BoundedType
 from auditor.data import DEMO_CSV, DEMO_SCHEMA
 from auditor.generate import SampleConfig
 from auditor.pipeline import DataConfig, RunConfig, run_all
@@ -24,8 +25,8 @@ DEMO_CANARIES = dict(format="digits:4")
 @click.command("demo")
 @click.option("--out", default="demo-run", show_default=True, type=click.Path(file_okay=False))
 @click.option("--no-dp", is_flag=True, help="The same run without DP, to compare the two reports.")
-@click.option("--epsilon", type=float, default=8.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epsilon", type=BoundedType(TRAIN["epsilon"]), default=8.0, show_default=True)
+@click.option("--seed", type=BoundedType(TRAIN["seed"]), default=0, show_default=True)
 @click.option("--policy", default="internal", show_default=True, help="internal, external or a YAML file.")
 @click.option("--quiet", "-q", is_flag=True)
 def command(out, no_dp, epsilon, seed, policy, quiet):

@@ -19,7 +19,7 @@ def command(run, num_records, scrub_pii, device, quiet, **opts):
     """Generate synthetic records into RUN/synthetic.csv (or .jsonl for text)."""
     rd = RunDir(Path(run))
     rd.require_trained()
-    n = num_records or read_json(rd.run_json)["n_records"]
+    n = read_json(rd.run_json)["n_records"] if num_records is None else num_records
     with count_progress(quiet, "generate") as progress:
         outcome = generate(run, num_records=n, config=sample_config(**opts), device=device, scrub_pii=scrub_pii,
                            progress=progress)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from auditor.bounds import THRESHOLD, BoundedType
 from auditor.data import load_records
 from auditor.errors import UserError
 from auditor.pii.audit import analyze, report, reveal
@@ -77,7 +78,7 @@ def _summary(record: dict, source: str, against: str | None) -> list[str]:
 @click.option("--reveal", "reveal_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write UNREDACTED findings to this file (mode 0600).")
 @click.option("--entities", multiple=True, metavar="LIST", help="Entity types to report, comma-separated.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), help="Minimum score of a finding (default 0.4).")
+@click.option("--threshold", type=BoundedType(THRESHOLD), help="Minimum score of a finding (default 0.4).")
 @click.option("--allow-list", "allow_list", type=click.Path(path_type=Path), help="File of values never reported, one per line.")
 @click.option("--recognizers", "recognizers_yaml", type=click.Path(path_type=Path),
               help="YAML with a 'recognizers:' list added to the defaults (e.g. regex + context words).")

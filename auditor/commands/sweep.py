@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from auditor.bounds import AUDIT_CANARIES, DATA, JOBS, NUM_RECORDS, SAMPLE, TRAIN, BoundedType
 from auditor.sweep.config import AXES, UTILITIES, SweepConfig, load_yaml, parse_list
 
 _GRID_HELP = "Comma-separated values to sweep"
@@ -31,27 +32,27 @@ def _grid_options(f):
 @_grid_options
 @click.option("--no-dp-baseline", is_flag=True, default=None, help="Add points trained without DP (one per setting of the non-DP axes).")
 @click.option("--schema", type=click.Path(dir_okay=False), help="Declared (public) schema YAML.")
-@click.option("--seed", type=int, help="Seed shared by every point (split, canaries, sampling); drawn once and saved when omitted.")
-@click.option("--delta", type=float, help="Target delta; default min(1e-5, 0.1/n).")
-@click.option("--physical-batch-size", type=int, help="Examples per forward pass (memory only; default 128).")
-@click.option("--holdout", type=float, help="Fraction of records held out (default 0.2).")
+@click.option("--seed", type=BoundedType(TRAIN["seed"]), help="Seed shared by every point (split, canaries, sampling); drawn once and saved when omitted.")
+@click.option("--delta", type=BoundedType(TRAIN["delta"]), help="Target delta; default min(1e-5, 0.1/n).")
+@click.option("--physical-batch-size", type=BoundedType(TRAIN["physical_batch_size"]), help="Examples per forward pass (memory only; default 128).")
+@click.option("--holdout", type=BoundedType(DATA["holdout"]), help="Fraction of records held out (default 0.2).")
 @click.option("--domains", type=click.Choice(["dp", "data"]), help="Undeclared categorical domains (default dp).")
 @click.option("--no-canaries", is_flag=True, default=None, help="Do not plant canaries (no exposure audit).")
 @click.option("--canary-repetitions", help="Copies per scheduled canary (default 1,2,4,8,16).")
-@click.option("--audit-canaries", type=int, help="Coin-flip canaries for the one-run DP audit (default 100).")
+@click.option("--audit-canaries", type=BoundedType(AUDIT_CANARIES), help="Coin-flip canaries for the one-run DP audit (default 100).")
 @click.option("--device", help="auto | cpu | cuda (default auto).")
-@click.option("--checkpoint-every", type=int, help="Steps between checkpoints (default 25).")
-@click.option("--num-records", "-n", type=int, help="Rows each point generates (default: as many as the input records).")
-@click.option("--temperature", type=float, help="Sampling temperature (default 1.0).")
-@click.option("--top-p", type=float, help="Nucleus sampling (default 1.0).")
-@click.option("--magnitude-min-p", type=float, help="Cut of unlikely number magnitudes when sampling (default 0).")
-@click.option("--gen-seed", type=int, help="Seed of the sampler (default 0).")
+@click.option("--checkpoint-every", type=BoundedType(TRAIN["checkpoint_every"]), help="Steps between checkpoints (default 25).")
+@click.option("--num-records", "-n", type=BoundedType(NUM_RECORDS), help="Rows each point generates (default: as many as the input records).")
+@click.option("--temperature", type=BoundedType(SAMPLE["temperature"]), help="Sampling temperature (default 1.0).")
+@click.option("--top-p", type=BoundedType(SAMPLE["top_p"]), help="Nucleus sampling (default 1.0).")
+@click.option("--magnitude-min-p", type=BoundedType(SAMPLE["magnitude_min_p"]), help="Cut of unlikely number magnitudes when sampling (default 0).")
+@click.option("--gen-seed", type=BoundedType(SAMPLE["seed"]), help="Seed of the sampler (default 0).")
 @click.option("--scrub-pii", type=click.Choice(["replayed"]), help="Drop rows replaying training PII (outside the DP guarantee).")
 @click.option("--no-ner", is_flag=True, default=None, help="PII scan with pattern recognizers only.")
 @click.option("--policy", help="internal, external, or a policy YAML: name the best setting that passes.")
 @click.option("--utility", type=click.Choice(UTILITIES), help="Utility of the frontier and the choice (default tstr).")
-@click.option("--jobs", "-j", type=int, help="Points at once (default: one per two cores); each gets cores // jobs threads.")
-@click.option("--threads", type=int, help="Torch/OpenMP threads per point (default: cores // jobs; on a busy machine 1 can be much faster).")
+@click.option("--jobs", "-j", type=BoundedType(JOBS), help="Points at once (default: one per two cores); each gets cores // jobs threads.")
+@click.option("--threads", type=BoundedType(JOBS), help="Torch/OpenMP threads per point (default: cores // jobs; on a busy machine 1 can be much faster).")
 @click.option("--quiet", "-q", is_flag=True)
 def command(data, out, config_file, quiet, **flags):
     """Run DATA through train -> generate -> audits -> report for every setting of a grid, in DIR.

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from auditor.bounds import JOBS, NUM_RECORDS, TRAIN
 from auditor.errors import UserError
 from auditor.generate import SampleConfig
 from auditor.pipeline import DataConfig
@@ -59,11 +60,11 @@ class GenerateSettings:
 
     def __post_init__(self):
         SampleConfig(temperature=self.temperature, top_p=self.top_p, magnitude_min_p=self.magnitude_min_p,
-                     seed=self.seed).validate()
+                     seed=self.seed)
         if self.scrub_pii not in (None, "replayed"):
             raise UserError("sweep: generate.scrub_pii must be replayed or null")
-        if self.num_records is not None and self.num_records < 1:
-            raise UserError("sweep: --num-records must be >= 1")
+        if self.num_records is not None and not NUM_RECORDS.admits(self.num_records):
+            raise UserError(f"sweep: --num-records must be {NUM_RECORDS.describe()}, got {self.num_records!r}")
 
 
 @dataclass
@@ -112,10 +113,10 @@ class SweepConfig:
         self.grid = normalize_grid(self.grid)
         if self.utility not in UTILITIES:
             raise UserError(f"sweep: utility must be one of {', '.join(UTILITIES)}, not {self.utility!r}")
-        if self.jobs is not None and self.jobs < 1:
-            raise UserError("sweep: --jobs must be >= 1")
-        if self.threads is not None and self.threads < 1:
-            raise UserError("sweep: --threads must be >= 1")
+        for name in ("jobs", "threads"):
+            value = getattr(self, name)
+            if value is not None and not JOBS.admits(value):
+                raise UserError(f"sweep: --{name} must be {JOBS.describe()}, got {value!r}")
         if self.data.path is None:
             raise UserError("sweep: no input data (give DATA or `data:` in the YAML file)")
 
@@ -203,6 +204,11 @@ def normalize_grid(grid: Mapping[str, Any]) -> dict[str, tuple]:
             typed = tuple(_axis_value(axis, v) for v in values)
         except (TypeError, ValueError):
             raise UserError(f"sweep: grid axis {axis} needs {AXES[axis].__name__} values") from None
+        bound = TRAIN.get(axis)
+        for v in typed:
+            if bound is not None and not bound.admits(v):
+                raise UserError(f"sweep: grid axis {axis} (--{axis.replace('_', '-')}): each value must be "
+                                f"{bound.describe()}, got {v!r}")
         if len(set(typed)) != len(typed):
             raise UserError(f"sweep: grid axis {axis} repeats a value")
         out[axis] = typed
