@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import click
 
 from auditor.errors import UserError
-from canaries.config import MAX_AUDIT_CANARIES
+from canaries.config import MAX_AUDIT_CANARIES, MAX_REPETITIONS
 
 SEED_MAX = 2**32 - 1  # numpy and torch both take any seed in [0, 2^32)
 
@@ -94,6 +94,7 @@ AUDIT: dict[str, Bound] = {
 # Settings of one command that no config holds.
 NUM_RECORDS = Bound(int, 1, 10**8)
 AUDIT_CANARIES = Bound(int, 0, MAX_AUDIT_CANARIES)  # CanaryConfig checks it (and the repetitions) itself
+REPETITIONS = Bound(int, 1, MAX_REPETITIONS)
 JOBS = Bound(int, 1, 1024)
 THRESHOLD = AUDIT["pii_threshold"]
 
@@ -128,3 +129,15 @@ class BoundedType(click.ParamType):
         if not self.bound.admits(number):
             self.fail(f"must be {self.bound.describe()}, got {value!r}", param, ctx)
         return number
+
+
+class BoundedListType(BoundedType):
+    """A comma-separated list of numbers inside ``bound`` (``1,2,4``), as a tuple."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        items = [x.strip() for x in str(value).split(",") if x.strip()]
+        if not items:
+            self.fail(f"give a comma-separated list, each {self.bound.describe()}", param, ctx)
+        return tuple(BoundedType.convert(self, x, param, ctx) for x in items)

@@ -93,3 +93,86 @@ def test_finished_run_is_not_overwritten(tmp_path, capsys, demo_small_csv):
 def test_generate_without_training(tmp_path, capsys):
     code, _, err = run_cli(capsys, "generate", tmp_path / "none", "-n", "5")
     assert code == 2 and "no such run directory" in err
+
+
+# ---------------------------------------------------------------------------- every numeric option
+
+NONFINITE = ["nan", "inf", "-inf"]
+# flag -> bad values: the non-finite ones, 0 where 0 is outside the range, a negative and one beyond the top
+# (0 is a valid --seed, --gen-seed, --holdout, --audit-canaries, --magnitude-min-p and --threshold).
+TRAIN_FLAGS = {
+    "--epsilon": [*NONFINITE, "0", "-1", "101"],
+    "--delta": [*NONFINITE, "0", "-1e-6", "1"],
+    "--noise-multiplier": [*NONFINITE, "0", "-1", "1001", "0.1"],
+    "--max-grad-norm": [*NONFINITE, "0", "-1", "1e5"],
+    "--epochs": [*NONFINITE, "0", "-2", "1e9"],
+    "--batch-size": [*NONFINITE, "0", "-5", "1000000000"],
+    "--physical-batch-size": [*NONFINITE, "0", "-1", "2000000"],
+    "--lr": [*NONFINITE, "0", "-0.1", "11"],
+    "--seed": [*NONFINITE, "-1", "4294967296"],
+    "--holdout": [*NONFINITE, "-0.1", "1"],
+    "--audit-canaries": [*NONFINITE, "-1", "100001"],
+    "--canary-repetitions": [*NONFINITE, "0", "1,-1", "1,1001"],
+    "--checkpoint-every": [*NONFINITE, "0", "-1", "1000000001"],
+    "--lora-rank": [*NONFINITE, "0", "-1", "4097"],
+}
+SAMPLE_FLAGS = {
+    "--num-records": [*NONFINITE, "0", "-1", "100000001"],
+    "--temperature": [*NONFINITE, "0", "-1", "101"],
+    "--top-p": [*NONFINITE, "0", "-0.5", "1.5"],
+    "--magnitude-min-p": [*NONFINITE, "-0.1", "1"],
+    "--gen-seed": [*NONFINITE, "-1", "4294967296"],
+}
+SWEEP_FLAGS = {
+    **{flag: values for flag, values in TRAIN_FLAGS.items() if flag not in ("--lora-rank",)},
+    **SAMPLE_FLAGS,
+    "--jobs": [*NONFINITE, "0", "-1", "1025"],
+    "--threads": [*NONFINITE, "0", "-1", "1025"],
+}
+# command -> (the arguments before the flag with DATA and OUT as placeholders, its numeric flags)
+COMMANDS = {
+    "train": (["train", "DATA", "--out", "OUT", "--force"], TRAIN_FLAGS),
+    "run": (["run", "DATA", "--out", "OUT", "--force"], {**TRAIN_FLAGS, **SAMPLE_FLAGS}),
+    "generate": (["generate", "OUT"], SAMPLE_FLAGS),
+    "sweep": (["sweep", "DATA", "--out", "OUT"], SWEEP_FLAGS),
+    "demo": (["demo", "--out", "OUT"], {"--epsilon": TRAIN_FLAGS["--epsilon"], "--seed": TRAIN_FLAGS["--seed"]}),
+    "scan": (["scan", "DATA"], {"--threshold": [*NONFINITE, "-0.1", "1.5"]}),
+}
+CASES = [(command, flag, value) for command, (_, flags) in COMMANDS.items() for flag, values in flags.items()
+         for value in values]
+
+
+def _tree(root):
+    """Every file under ``root`` with its bytes: what a refused command must leave alone."""
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, demo_small_csv):
+    """The data and a finished-looking run, and their bytes (files only: no refused command may get far
+    enough to read them)."""
+    root = tmp_path_factory.mktemp("finished")
+    (root / "data.csv").write_bytes(demo_small_csv.read_bytes())
+    run = root / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "run.json").write_text('{"n_records": 300}')
+    (run / "model" / "privacy.json").write_text('{"epsilon": 8.0}')
+    (run / "synthetic.csv").write_text("a,b\n1,2\n")
+    return root, _tree(root)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-out", "finished-out"])
+@pytest.mark.parametrize("command,flag,value", CASES)
+def test_every_numeric_option_refuses_bad_values(capsys, finished, existing, command, flag, value):
+    """nan, inf, -inf, 0, a negative and an out-of-range value: exit 2, one line naming the flag, nothing written
+    and, with a finished run as --out (and --force), nothing deleted."""
+    root, files = finished
+    out = root / "run" if existing or command == "generate" else root / "new"
+    prefix, _ = COMMANDS[command]
+    args = [{"DATA": root / "data.csv", "OUT": out}.get(a, a) for a in prefix]
+    code, stdout, err = run_cli(capsys, *args, flag, value)
+    assert code == 2, (stdout, err)
+    lines = [x for x in err.strip().splitlines() if x]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    assert flag in lines[0], lines[0]
+    assert _tree(root) == files and not (root / "new").exists(), "a refused command wrote or deleted files"

@@ -85,7 +85,7 @@ def test_yaml_paths_resolve_beside_the_file_and_flags_win(tmp_path):
                                "policy", "utility", "jobs", "threads")}
     flags.update({f"grid_{a}": None for a in ("epsilon", "noise_multiplier", "max_grad_norm", "epochs",
                                               "batch_size", "lr", "model")})
-    flags.update(grid_max_grad_norm="0.5,1", num_records=20, seed=9, no_ner=True, canary_repetitions="1,4",
+    flags.update(grid_max_grad_norm="0.5,1", num_records=20, seed=9, no_ner=True, canary_repetitions=(1, 4),
                  scrub_pii="replayed")
     cfg = SweepConfig.from_dict(_overlay(d, None, flags))
     assert cfg.grid == {"noise_multiplier": (1.0,), "max_grad_norm": (0.5, 1.0)}

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import click
 from tqdm import tqdm
 
-from auditor.bounds import AUDIT_CANARIES, DATA, NUM_RECORDS, SAMPLE, TRAIN, BoundedType
+from auditor.bounds import AUDIT_CANARIES, DATA, NUM_RECORDS, REPETITIONS, SAMPLE, TRAIN, BoundedListType, BoundedType
 from auditor.generate import SampleConfig
 from auditor.pipeline import DataConfig, RunConfig
 from auditor.train import TrainConfig
@@ -35,7 +35,7 @@ def train_options(f):
         click.option("--holdout", type=BoundedType(DATA["holdout"]), default=0.2, show_default=True, help="Fraction of records held out (never trained on)."),
         click.option("--domains", type=click.Choice(["dp", "data"]), default="dp", show_default=True, help="Undeclared categorical domains and numeric magnitudes: selected with DP, or taken from the data (outside the guarantee)."),
         click.option("--no-canaries", is_flag=True, help="Do not plant canaries (no exposure audit)."),
-        click.option("--canary-repetitions", default="1,2,4,8,16", show_default=True, help="Copies per scheduled canary."),
+        click.option("--canary-repetitions", type=BoundedListType(REPETITIONS), default="1,2,4,8,16", show_default=True, help="Copies per scheduled canary."),
         click.option("--audit-canaries", type=BoundedType(AUDIT_CANARIES), default=100, show_default=True, help="Coin-flip canaries for the one-run DP audit."),
         click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda."),
         click.option("--clipping", type=click.Choice(["auto", "bookkeeping", "opacus"]), default="auto", show_default=True, help="Per-sample clipping engine (epsilon does not depend on it)."),
@@ -56,10 +56,9 @@ def run_config(*, schema, model, lora=False, lora_rank=8, epsilon, delta, noise_
     if epsilon is None and noise_multiplier is None and not no_dp:
         epsilon = 8.0
     try:
-        reps = tuple(int(x) for x in canary_repetitions.split(",") if x.strip())
-        canaries = CanaryConfig(enabled=not no_canaries, repetitions=reps, audit_canaries=audit_canaries)
+        canaries = CanaryConfig(enabled=not no_canaries, repetitions=canary_repetitions, audit_canaries=audit_canaries)
     except ValueError as exc:
-        raise click.UsageError(f"canaries: {exc}") from None
+        raise click.UsageError(f"--canary-repetitions: {exc}") from None
     return RunConfig(
         data=DataConfig(path=data_path, schema=schema, holdout=holdout, domains=domains),
         train=TrainConfig(model=model, lora_rank=lora_rank if lora else None, dp=not no_dp, epsilon=epsilon, delta=delta,

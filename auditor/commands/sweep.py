@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.bounds import AUDIT_CANARIES, DATA, JOBS, NUM_RECORDS, SAMPLE, TRAIN, BoundedType
+from auditor.bounds import AUDIT_CANARIES, DATA, JOBS, NUM_RECORDS, REPETITIONS, SAMPLE, TRAIN, BoundedListType, BoundedType
 from auditor.sweep.config import AXES, UTILITIES, SweepConfig, load_yaml, parse_list
 
 _GRID_HELP = "Comma-separated values to sweep"
@@ -38,7 +38,7 @@ def _grid_options(f):
 @click.option("--holdout", type=BoundedType(DATA["holdout"]), help="Fraction of records held out (default 0.2).")
 @click.option("--domains", type=click.Choice(["dp", "data"]), help="Undeclared categorical domains (default dp).")
 @click.option("--no-canaries", is_flag=True, default=None, help="Do not plant canaries (no exposure audit).")
-@click.option("--canary-repetitions", help="Copies per scheduled canary (default 1,2,4,8,16).")
+@click.option("--canary-repetitions", type=BoundedListType(REPETITIONS), help="Copies per scheduled canary (default 1,2,4,8,16).")
 @click.option("--audit-canaries", type=BoundedType(AUDIT_CANARIES), help="Coin-flip canaries for the one-run DP audit (default 100).")
 @click.option("--device", help="auto | cpu | cuda (default auto).")
 @click.option("--checkpoint-every", type=BoundedType(TRAIN["checkpoint_every"]), help="Steps between checkpoints (default 25).")
@@ -98,7 +98,7 @@ def _overlay(base: dict, data: str | None, flags: dict) -> dict:
     if flags["no_canaries"]:
         canaries["enabled"] = False
     if flags["canary_repetitions"] is not None:
-        canaries["repetitions"] = [x for x in flags["canary_repetitions"].split(",") if x.strip()]
+        canaries["repetitions"] = list(flags["canary_repetitions"])
     if flags["audit_canaries"] is not None:
         canaries["audit_canaries"] = flags["audit_canaries"]
     d["canaries"] = canaries

@@ -202,8 +202,8 @@ def normalize_grid(grid: Mapping[str, Any]) -> dict[str, tuple]:
             raise UserError(f"sweep: grid axis {axis} has no values")
         try:
             typed = tuple(_axis_value(axis, v) for v in values)
-        except (TypeError, ValueError):
-            raise UserError(f"sweep: grid axis {axis} needs {AXES[axis].__name__} values") from None
+        except (TypeError, ValueError, OverflowError):
+            raise UserError(f"sweep: grid axis {axis} (--{axis.replace('_', '-')}) needs {AXES[axis].__name__} values") from None
         bound = TRAIN.get(axis)
         for v in typed:
             if bound is not None and not bound.admits(v):
