@@ -112,17 +112,14 @@ def load_dataset(data: str | Path | pd.DataFrame | list) -> data_io.Dataset:
 
 def resolve_schema(dataset: data_io.Dataset, schema_path: str | None) -> tuple[Schema, list[str]]:
     """The schema and the facts that lie outside the DP guarantee."""
-    if dataset.is_text:
-        if schema_path:
-            schema = Schema.load(schema_path)
-        else:
-            schema = data_io.text_schema()
-        return schema, []
     if schema_path:
         try:
             schema = Schema.load(schema_path)
         except (OSError, ValueError) as exc:
             raise UserError(f"schema {schema_path}: {exc}") from None
+    if dataset.is_text:
+        return (schema if schema_path else data_io.text_schema()), []
+    if schema_path:
         missing = [n for n in schema.names if n not in dataset.frame.columns]
         if missing:
             raise UserError(f"schema {schema_path}: columns not in the data: {', '.join(missing)}")

@@ -150,9 +150,17 @@ class Schema:
 
     @classmethod
     def load(cls, path: str | Path) -> "Schema":
-        """Read a declared (public) schema from YAML; every fact in it is public."""
+        """Read a declared (public) schema from YAML; every fact in it is public.
+
+        Raises:
+            ValueError: not safe YAML (a syntax error, a ``!!python`` tag: never
+                constructed), an integer too long to convert, or not a schema.
+        """
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            try:
+                data = yaml.safe_load(fh)
+            except yaml.YAMLError as exc:
+                raise ValueError(yaml_problem(exc)) from None
         schema = cls.from_dict(data)
         for c in schema.columns:
             c.source = "declared"
@@ -161,3 +169,11 @@ class Schema:
     def dump(self, path: str | Path) -> None:
         with open(path, "w", encoding="utf-8") as fh:
             yaml.safe_dump(self.to_dict(), fh, sort_keys=False)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error: where and what (PyYAML's own message spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or exc.__class__.__name__
+    return f"invalid YAML{where}: {' '.join(str(problem).split())}"

@@ -86,12 +86,20 @@ def policy_from_mapping(data: Any, *, name: str) -> Policy:
             if raw:
                 thresholds[key] = 1.0
             continue
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not _finite(raw):
             raise PolicyError(f"policy {name!r}: {key} must be a finite number")
         if not spec.lo <= raw <= spec.hi:
             raise PolicyError(f"policy {name!r}: {key} must be in [{spec.lo:g}, {spec.hi:g}]")
         thresholds[key] = float(raw)
     return Policy(name=name, thresholds=thresholds)
+
+
+def _finite(number: int | float) -> bool:
+    """A finite number; an int too large for a float is not one (thresholds are floats)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def load_policy(name_or_path: str | Path, *, presets_dir: str | Path | None = None) -> Policy:
@@ -121,6 +129,8 @@ def load_policy(name_or_path: str | Path, *, presets_dir: str | Path | None = No
         raise PolicyError(f"cannot read policy {path}: {exc.__class__.__name__}") from exc
     except yaml.YAMLError as exc:
         raise PolicyError(f"policy {path}: invalid YAML") from exc
+    except ValueError as exc:  # an integer too long to convert (Python caps int parsing at 4,300 digits)
+        raise PolicyError(f"policy {path}: a number is too long to read") from exc
     return policy_from_mapping(data, name=name)
 
 

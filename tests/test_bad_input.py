@@ -176,3 +176,27 @@ def test_every_numeric_option_refuses_bad_values(capsys, finished, existing, com
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
     assert flag in lines[0], lines[0]
     assert _tree(root) == files and not (root / "new").exists(), "a refused command wrote or deleted files"
+
+
+# ---------------------------------------------------------------------------- YAML files
+
+@pytest.mark.parametrize("text,needle", [
+    ('columns:\n  - !!python/object/apply:os.system ["touch {marker}"]\n', "python/object/apply"),
+    ("columns: [a, b\n", "line 2"),
+    ("columns:\n  - {name: age, kind: numeric, maximum: " + "9" * 5000 + "}\n", "digits"),
+], ids=["python-tag", "syntax-error", "5000-digits"])
+def test_a_bad_schema_yaml_is_one_line_and_runs_nothing(tmp_path, capsys, demo_small_csv, text, needle):
+    marker = tmp_path / "marker"
+    schema = _csv(tmp_path, text.replace("{marker}", str(marker)), "schema.yaml")
+    out = tmp_path / "run"
+    line = _check(capsys, out, "train", demo_small_csv, "--out", out, "--schema", schema, *TRAIN)
+    assert needle in line and "schema.yaml" in line
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("digits", [400, 5000])
+def test_a_policy_with_a_huge_integer_is_one_line(tmp_path, capsys, digits):
+    policy = _csv(tmp_path, "max_epsilon: " + "9" * digits + "\n", "policy.yaml")
+    out = tmp_path / "run"
+    line = _check(capsys, out, "report", out, "--policy", policy)
+    assert "policy" in line and ("too long" in line or "finite number" in line)

@@ -35,6 +35,7 @@ from auditor.bounds import JOBS, NUM_RECORDS, TRAIN
 from auditor.errors import UserError
 from auditor.generate import SampleConfig
 from auditor.pipeline import DataConfig
+from auditor.schema import yaml_problem
 from auditor.train import TrainConfig
 from canaries.config import CanaryConfig
 
@@ -240,8 +241,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"sweep config {path}: cannot read ({exc.__class__.__name__})") from None
-    except yaml.YAMLError:
-        raise UserError(f"sweep config {path}: invalid YAML") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"sweep config {path}: {yaml_problem(exc)}") from None
+    except ValueError:  # an integer too long to convert (Python caps int parsing at 4,300 digits)
+        raise UserError(f"sweep config {path}: a number is too long") from None
     if not isinstance(data, Mapping):
         raise UserError(f"sweep config {path}: expected a mapping")
     data = copy.deepcopy(dict(data))
