@@ -82,13 +82,16 @@ def numeric_to_parts(value: float, sig_digits: int) -> tuple[int, int] | None:
     """``(exponent, mantissa)`` with ``value ~= ±mantissa * 10**(exponent - sig_digits + 1)``.
 
     ``mantissa`` has exactly ``sig_digits`` digits (first one non-zero); the sign
-    is carried by the exponent token. Returns None for zero. Exponents are
-    clamped to [EXP_MIN, EXP_MAX].
+    is carried by the exponent token. Returns None for zero and for magnitudes
+    below ``10**EXP_MIN`` (subnormals included: they encode as zero). Exponents
+    are clamped to [EXP_MIN, EXP_MAX].
     """
     if value == 0 or not math.isfinite(value):
         return None
     mag = abs(value)
     exp = math.floor(math.log10(mag))
+    if exp < EXP_MIN - 1:  # too small even after rounding up; 10**(exp - sig_digits + 1) may underflow to 0
+        return None
     mant = round(mag / 10 ** (exp - sig_digits + 1))
     if mant >= 10**sig_digits:  # rounding carried into a new digit: 9.996 -> 10.0
         exp += 1

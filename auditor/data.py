@@ -195,10 +195,15 @@ def _string_frame(columns: dict[str, list[str]], names: Sequence[str]) -> pd.Dat
     return pd.DataFrame({n: pd.Series(columns[n], dtype="str") for n in names}, columns=list(names))
 
 
+MAX_CELL_CHARS = 131_072  # Python csv's own default field limit: a table cell, not a document
+
+
 def _csv_frame(path: Path, text: str) -> pd.DataFrame:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
     rows: list[list[str]] = []
+    # csv's limit is process-wide and its error names no column: lift it while reading, measure cells here.
+    limit = csv.field_size_limit(max(len(text), MAX_CELL_CHARS))
     try:
         for row in reader:
             if not row:  # a blank line
@@ -211,9 +216,15 @@ def _csv_frame(path: Path, text: str) -> pd.DataFrame:
                 raise UserError(
                     f"{path.name} line {reader.line_num}: {len(row)} fields, the header has {len(header)}"
                 )
+            for name, cell in zip(header, row):
+                if len(cell) > MAX_CELL_CHARS:
+                    raise UserError(f"{path.name} line {reader.line_num}, column {name!r}: a value of {len(cell)} "
+                                    f"characters (at most {MAX_CELL_CHARS} per cell)")
             rows.append(row)
     except csv.Error as exc:
         raise UserError(f"{path.name} line {reader.line_num}: malformed CSV ({exc})") from None
+    finally:
+        csv.field_size_limit(limit)
     if header is None:
         raise UserError(f"{path.name}: the file is empty")
     if not rows:
@@ -560,6 +571,7 @@ def _infer_column(name: str, present: list[str], nullable: bool) -> Column:
 
     if not present:
         return col("text")
+    _refuse_non_finite(name, present)
     numeric = _numeric_facts(present)
     if numeric is not None:
         integer, sig_digits = numeric
@@ -576,6 +588,28 @@ def _infer_column(name: str, present: list[str], nullable: bool) -> Column:
         if len(present[0]) >= PATTERN_MIN_LENGTH and any(c.isdigit() for c in present[0]):
             return col("pattern", pattern=shape)
     return col("text")
+
+
+def _refuse_non_finite(name: str, values: list[str]) -> None:
+    """A column of numbers with some NaN or infinite ones is refused, naming the column.
+
+    Such values (``nan``, ``inf``, ``-Infinity``, ``1e999``) would make the column free
+    text or encode as 0; a missing value is an empty cell (a pandas NaN is one already).
+    A declared numeric column refuses them the same way (:func:`validate_against_schema`).
+    """
+    bad = [v for v in values if _is_float_text(v) and not math.isfinite(float(v))]
+    rest = [v for v in values if v not in bad]
+    if bad and rest and _numeric_facts(rest) is not None:
+        raise UserError(f"column {name!r}: {len(bad)} of {len(values)} values are NaN or infinite; a numeric column "
+                        "needs finite numbers (leave a missing value empty)")
+
+
+def _is_float_text(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _numeric_facts(values: list[str]) -> tuple[bool, int] | None:
@@ -752,6 +786,8 @@ def _value_check(c: Column):
         def check(v):
             if not _NUMBER.fullmatch(v):
                 return "not a number"
+            if not math.isfinite(float(v)):
+                return "not a finite number"
             if c.integer and not _INTEGER.fullmatch(v):
                 return "not an integer"
             return None
