@@ -38,7 +38,7 @@ def test_numeric_float_sig_digits():
     assert (c.kind, c.integer, c.sig_digits) == ("numeric", False, 6)
 
 
-@pytest.mark.parametrize("values", [["007", "123"], ["nan", "1"], ["1,000", "2"], ["inf", "2"]])
+@pytest.mark.parametrize("values", [["007", "123"], ["1,000", "2"]])  # NaN/inf: refused (test_hostile_values)
 def test_not_numeric(values):
     assert _infer_one(values * 30).kind != "numeric"
 
