@@ -20,6 +20,12 @@ NEUTRAL_COLOR = "#7f8c8d"
 PALETTE = ("#2c7fb8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#34495e")
 
 
+def plain(text: object) -> str:
+    """``text`` as matplotlib shows it literally: every ``$`` escaped, so a user's column name
+    (``cost $\\foo{x}$ usd``) is never parsed as mathtext (which fails on unknown commands)."""
+    return str(text).replace("$", r"\$")
+
+
 def _figure(width: float = 6.4, height: float = 3.4) -> tuple[Figure, object]:
     fig = Figure(figsize=(width, height), layout="constrained")
     ax = fig.add_subplot()
@@ -72,7 +78,7 @@ def roc_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], *, floor: floa
     for color, (name, roc) in zip(PALETTE * (len(curves) // len(PALETTE) + 1), curves.items()):
         fpr = [max(f, floor) for f in roc["fpr"]]
         tpr = [max(t, floor) for t in roc["tpr"]]
-        ax.plot(fpr, tpr, "-", color=color, label=name, linewidth=1.5)
+        ax.plot(fpr, tpr, "-", color=color, label=plain(name), linewidth=1.5)
     ax.plot([floor, 1], [floor, 1], ":", color=NEUTRAL_COLOR, label="random guess")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -112,10 +118,10 @@ def score_bars(scores: Mapping[str, float | None], *, xlabel: str = "similarity 
     values = [scores[n] if scores[n] is not None else 0.0 for n in names]
     fig, ax = _figure(6.4, max(1.6, 0.32 * len(names) + 0.9))
     ax.barh(range(len(names)), values, color=PALETTE[0])
-    ax.set_yticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), [plain(n) for n in names])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(plain(xlabel))
     return fig
 
 
@@ -130,12 +136,12 @@ def series_plot(x: Sequence[float], series: Mapping[str, Sequence[float | None]]
     for color, (name, ys) in zip(PALETTE * (len(series) // len(PALETTE) + 1), series.items()):
         if len(ys) != len(x):
             raise ValueError(f"series_plot: series {name!r} has {len(ys)} values for {len(x)} x values")
-        ax.plot(x, [float("nan") if y is None else y for y in ys], "o-", color=color, label=name)
+        ax.plot(x, [float("nan") if y is None else y for y in ys], "o-", color=color, label=plain(name))
     if hline is not None:
         ax.axhline(hline, linestyle="--", color=NEUTRAL_COLOR, linewidth=1)
     if logx:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(plain(xlabel))
+    ax.set_ylabel(plain(ylabel))
     ax.legend(frameon=False, fontsize=8)
     return fig

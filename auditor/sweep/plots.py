@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from auditor.sweep.grid import ABBREVIATIONS
-from reports.plots import NEUTRAL_COLOR, PALETTE
+from reports.plots import NEUTRAL_COLOR, PALETTE, plain
 
 _PRIVACY_AXES = ("epsilon", "noise_multiplier")  # what moves a point along the ε axis
 _MARKERS = ("o", "s", "^", "D", "v", "P")
@@ -29,8 +29,8 @@ def group_label(settings: Mapping[str, Any]) -> str:
     rest = [(axis, v) for axis, v in settings.items() if axis not in _PRIVACY_AXES]
     if not rest:
         return "DP points"
-    return ", ".join(f"{ABBREVIATIONS[a] or 'model'}={v:g}" if isinstance(v, (int, float)) else
-                     f"{ABBREVIATIONS[a] or 'model'}={v}" for a, v in rest)
+    return plain(", ".join(f"{ABBREVIATIONS[a] or 'model'}={v:g}" if isinstance(v, (int, float)) else
+                           f"{ABBREVIATIONS[a] or 'model'}={v}" for a, v in rest))
 
 
 def metric_vs_epsilon(rows: Sequence[Mapping[str, Any]], value: str, *, ylabel: str) -> Figure:
@@ -60,10 +60,10 @@ def metric_vs_epsilon(rows: Sequence[Mapping[str, Any]], value: str, *, ylabel: 
                 linestyle=_LINES[i % len(_LINES)])
     for i, (pid, y) in enumerate(baselines):
         ax.axhline(y, linestyle="--", color=NEUTRAL_COLOR, linewidth=1.2 - 0.2 * (i % 3),
-                   label=f"no DP ({pid})")
+                   label=plain(f"no DP ({pid})"))
     _epsilon_ticks(ax, sorted({p[0] for pts in groups.values() for p in pts}))
     ax.set_xlabel("ε (DP guarantee; smaller is more private)")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(plain(ylabel))
     if groups or baselines:
         ax.legend(frameon=False, fontsize=8)
     return fig
@@ -89,12 +89,12 @@ def frontier_plot(rows: Sequence[Mapping[str, Any]], cost: str, front: Sequence[
         if pid == chosen:
             ax.scatter([x], [y], marker="*", s=220, color=PALETTE[2], label="chosen setting", zorder=4)
     for (x, y), ids in _label_clusters(pts):
-        ax.annotate(", ".join(ids), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
+        ax.annotate(plain(", ".join(ids)), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
                     color="#333333")
     if cost == "epsilon":
         _epsilon_ticks(ax, sorted({p[0] for p in pts}))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(plain(xlabel))
+    ax.set_ylabel(plain(ylabel))
     if pts:
         ax.legend(frameon=False, fontsize=8)
     return fig
