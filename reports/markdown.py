@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,8 +11,26 @@ from reports.summary import VERDICT_TEXT, fmt, headline
 _ICON = {True: "✅", False: "❌", None: ""}
 
 
+# ASCII punctuation that can start inline Markdown (emphasis, code, links, raw HTML, entities,
+# strikethrough) or end a table cell; a backslash makes each literal (CommonMark 2.4).
+_INLINE = re.compile(r"([\\`*_\[\]<>&|~])")
+
+
+def _one_line(text: Any) -> str:
+    return re.sub(r"[\r\n]+", " ", str(text))
+
+
 def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """User-controlled text (column, file and policy names, values) as literal Markdown on one line."""
+    return _INLINE.sub(r"\\\1", _one_line(text))
+
+
+def _code(text: Any) -> str:
+    """``text`` as a code span, fenced by more backticks than it holds in a row (CommonMark 6.1)."""
+    text = _one_line(text).strip()
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _checks(record: Mapping[str, Any]) -> list[str]:
@@ -19,7 +38,7 @@ def _checks(record: Mapping[str, Any]) -> list[str]:
     for c in record["checks"]:
         value = fmt(c["value"]) if c["value"] is not None else f"n/a ({c['note']})"
         lines.append(f"| {_ICON[c['passed']]} {'PASS' if c['passed'] else 'FAIL'} | {_cell(c['label'])} "
-                     f"| {_cell(value)} | {c['op']} {fmt(c['threshold'])} | `{c['name']}` |")
+                     f"| {_cell(value)} | {c['op']} {fmt(c['threshold'])} | {_code(c['name'])} |")
     return lines
 
 
@@ -61,7 +80,7 @@ def _sections(record: Mapping[str, Any]) -> list[str]:
     if "mia" in record:
         m = record["mia"]
         best = m["signals"][m["best_signal"]]
-        lines.append(f"**Membership inference** (best signal `{m['best_signal']}`): AUC {fmt(best['auc'])} "
+        lines.append(f"**Membership inference** (best signal {_code(m['best_signal'])}): AUC {fmt(best['auc'])} "
                      f"(95% CI {fmt(best['auc_ci'][0])}–{fmt(best['auc_ci'][1])}), "
                      f"TPR at 0.1% FPR {fmt(best['tpr_at_fpr']['0.001'])}, "
                      f"at 1% FPR {fmt(best['tpr_at_fpr']['0.01'])}")
@@ -107,7 +126,7 @@ def render_markdown(record: Mapping[str, Any]) -> str:
     policy = record.get("policy")
     title = f"## Privacy report: {verdict}"
     if policy:
-        title += f" (policy `{policy['name']}`)"
+        title += f" (policy {_code(policy['name'])})"
     lines = [title, ""]
     if record.get("audit", {}).get("violation"):
         lines += ["> **DP audit violation:** the empirical ε lower bound exceeds the claimed ε.", ""]

@@ -35,3 +35,31 @@ def test_a_sweep_model_path_with_dollars_is_drawn_literally():
     assert _shown(fig.axes[0].get_legend().get_texts()[0].get_text()) == r"model=/models/$\bad$"
     fig = sweep_plots.frontier_plot(rows, "epsilon", ["p0$"], "p0$", xlabel="ε", ylabel="utility")
     plots.to_data_uri(fig)
+
+
+HOSTILE = "a`<img src=x onerror=alert(1)>[click](https?x=1)`*b*_c_ | d &amp; ~~e~~"  # no ':' (a column name)
+
+
+def _html_of(markdown: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(markdown)
+
+
+def test_markdown_shows_user_names_literally(tmp_path):
+    from report_runs import dp_run, write_run
+    from reports.build import build_report
+    from reports.markdown import render_markdown
+    from reports.policy import policy_from_mapping
+
+    files = dp_run()
+    files["model/privacy.json"]["not_learned"] = [f"{HOSTILE}: fresh fakes (pattern), drawn independently"]
+    record = build_report(write_run(tmp_path, files), policy=policy_from_mapping({"max_epsilon": 10}, name=HOSTILE))
+    page = _html_of(render_markdown(record))
+    assert "<img" not in page and "<a " not in page and "<s>" not in page
+    assert page.count("<em>") == 1  # our own footer line only
+    import html
+
+    literal = html.escape(HOSTILE, quote=False)
+    assert f"<code>{literal}</code>" in page  # the policy name, in its code span
+    assert literal in page.split("Not learned")[1]  # the column name, as text
