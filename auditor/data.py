@@ -348,6 +348,30 @@ def _cell_text(value, where: str, column: str) -> str:
 # --------------------------------------------------------------------------- writing
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_like(text: str) -> bool:
+    """A cell a spreadsheet may run as a formula (CSV injection, OWASP): it starts with
+    ``= + - @``, a tab or a carriage return and is not a plain number (``-12.5`` is data)."""
+    return text.startswith(FORMULA_PREFIXES) and not _NUMBER.fullmatch(text)
+
+
+def formula_like_cells(frame: pd.DataFrame) -> dict:
+    """Which header names and how many cells per column are :func:`formula_like`.
+
+    Written as is (the synthetic data must stay comparable with the real data, where a
+    ``+1 555`` phone or a ``-`` placeholder is a value), and recorded in generation.json.
+    """
+    cells = {}
+    for name in frame.columns:
+        n = sum(formula_like(_cell_text(v, "frame", str(name))) for v in frame[name].tolist())
+        if n:
+            cells[str(name)] = n
+    return {"header": [str(n) for n in frame.columns if formula_like(str(n))], "cells": cells,
+            "total": sum(cells.values()), "written": "as is (not neutralised)"}
+
+
 def write_records(records: pd.DataFrame | Sequence[str], path: str | os.PathLike) -> Path:
     """Write records as ``.csv`` or ``.jsonl`` (atomically: a temporary file, then rename).
 

@@ -428,6 +428,12 @@ def generate(out: str | Path, *, num_records: int, config: SampleConfig | None =
             privacy["outside_guarantee"].append(note)
             write_json(run.privacy, privacy)
     stats["released"] = len(frame)
+    if not text:
+        formulas = stats["formula_like_cells"] = data_io.formula_like_cells(frame)
+        if formulas["total"] or formulas["header"]:
+            log.warning("synthetic.csv: %d cell(s) and %d column name(s) start with = + - @, a tab or CR; a "
+                        "spreadsheet may run them as formulas (written as is; see generation.json)",
+                        formulas["total"], len(formulas["header"]))
     run.clear_stage(run.synthetic(not text))  # a text run never keeps a stale .csv, and vice versa
     path = data_io.write_records(frame["text"].tolist() if text else frame, run.synthetic(text))
     write_json(run.generation, stats)

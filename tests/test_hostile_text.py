@@ -63,3 +63,32 @@ def test_markdown_shows_user_names_literally(tmp_path):
     literal = html.escape(HOSTILE, quote=False)
     assert f"<code>{literal}</code>" in page  # the policy name, in its code span
     assert literal in page.split("Not learned")[1]  # the column name, as text
+
+
+def test_formula_like_synthetic_cells_are_recorded_not_changed(tmp_path, capsys, caplog):
+    """CSV injection: cells and names starting with = + - @ are written as is and counted in generation.json."""
+    import csv
+    import json
+
+    from cli_helpers import run_cli
+
+    kinds = ["=SUM(A1:A2)", "@home", "-", "plain"]
+    rows = [f"{kinds[i % 4]},{-12.5 if i % 3 else 3}" for i in range(240)]
+    data = tmp_path / "d.csv"
+    data.write_text("=kind,n\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", data, "--out", run, "--model", "tiny", "--no-dp", "--epochs", "1",
+                           "--batch-size", "32", "--no-canaries", "--domains", "data", "--seed", "1", "-q")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "generate", run, "-n", "60", "-q")
+    assert code == 0, err
+    with open(run / "synthetic.csv", newline="", encoding="utf-8") as fh:
+        header, *cells = list(csv.reader(fh))
+    assert header == ["=kind", "n"]
+    assert {r[0] for r in cells} <= set(kinds) | {"<other>"}  # written as generated, no quote prefix
+    expected = {"=kind": sum(r[0] in ("=SUM(A1:A2)", "@home", "-") for r in cells)}
+    assert expected["=kind"] > 0 and all(r[1].lstrip("-").replace(".", "").isdigit() for r in cells)
+    recorded = json.loads((run / "generation.json").read_text())["formula_like_cells"]
+    assert recorded == {"header": ["=kind"], "cells": expected, "total": expected["=kind"],
+                        "written": "as is (not neutralised)"}
+    assert "may run them as formulas" in caplog.text
