@@ -3,7 +3,7 @@
 import pytest
 
 from auditor.codec import RowCodec, numeric_to_parts, value_magnitude
-from auditor.data import MAX_CELL_CHARS, infer_schema, load_records, require_valid
+from auditor.data import infer_schema, load_records, require_valid
 from auditor.errors import UserError
 from auditor.schema import Column, Schema
 from cli_helpers import run_cli
@@ -54,6 +54,9 @@ def test_a_huge_csv_cell_is_refused_naming_line_and_column(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", path, "--out", tmp_path / "run", "--model", "tiny", "-q")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "column 'note'" in err
     assert not (tmp_path / "run").exists()
+
+
+MAX_CELL_CHARS = 131_072  # auditor.data.MAX_CELL_CHARS, Python csv's default field limit
 
 
 def test_a_cell_at_the_limit_loads(tmp_path):
