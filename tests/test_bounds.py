@@ -93,6 +93,7 @@ def test_a_training_config_set_after_construction_is_checked_again():
     ({"generate": {"num_records": 0}}, "--num-records"),
     ({"generate": {"temperature": float("nan")}}, "SampleConfig.temperature"),
     ({"train": {"lr": float("inf")}}, "TrainConfig.lr"),
+    ({"audit": {"max_members": 0}}, "AuditSettings.max_members"),
 ])
 def test_a_sweep_yaml_with_bad_numbers_is_refused(changes, needle):
     with pytest.raises(UserError, match=needle):

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from auditor.bounds import JOBS, NUM_RECORDS, TRAIN
+from auditor.bounds import AUDIT, JOBS, NUM_RECORDS, TRAIN, check_fields
 from auditor.errors import UserError
 from auditor.generate import SampleConfig
 from auditor.pipeline import DataConfig
@@ -75,6 +75,9 @@ class AuditSettings:
     pii_ner: bool = True
     reference: bool = True
     max_members: int = 500
+
+    def __post_init__(self):
+        check_fields(self, {"max_members": AUDIT["max_members"]})
 
 
 @dataclass
