@@ -8,8 +8,9 @@ ranges as a ``UserError`` (a ``ValueError``) naming the field.
 
 Upper limits keep a typo from running for hours or exhausting memory: the PRV
 accountant's domain grows without bound as epsilon goes to infinity or the noise
-multiplier to zero (epsilon 100 already takes a minute of noise search, a noise
-multiplier of 0.1 at q = 0.1 over 1,000 steps more than the memory of a laptop).
+multiplier to zero. Measured at q = 0.1 over 1,000 steps, delta 1e-5: the noise search
+for epsilon 50 takes 19 s and for epsilon 100 59 s; epsilon at noise 0.3 takes 17 s,
+at noise 0.1 the process was killed out of memory (23 GB machine).
 """
 
 from __future__ import annotations
