@@ -133,7 +133,7 @@ def render_markdown(record: Mapping[str, Any]) -> str:
     if record["checks"]:
         lines += _checks(record) + [""]
     if record.get("verdict_basis"):
-        lines += [_cell(record["verdict_basis"]["text"]), ""]
+        lines += [_one_line(record["verdict_basis"]["text"]), ""]  # our words and policy keys: no user text
     else:
         lines += ["No policy applied: no release decision.", ""]
     lines += ["| What | Result |", "|---|---|"]
