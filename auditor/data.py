@@ -30,7 +30,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -42,6 +41,7 @@ import pandas as pd
 
 from auditor.errors import UserError
 from auditor.schema import Column, Schema
+from reports.atomic import atomic_file, atomic_write
 
 DEMO_CSV = Path(__file__).parent / "data" / "demo.csv"
 DEMO_SCHEMA = Path(__file__).parent / "data" / "demo_schema.yaml"
@@ -396,21 +396,15 @@ def write_records(records: pd.DataFrame | Sequence[str], path: str | os.PathLike
     else:
         names = [TEXT_COLUMN]
         rows = [[t] for t in records]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            if fmt == "csv":
-                # CRLF (RFC 4180) so that the writer also quotes a lone "\r" in a cell
-                writer = csv.writer(fh, lineterminator="\r\n")
-                writer.writerow(names)
-                writer.writerows(rows)
-            else:
-                for row in rows:
-                    fh.write(json.dumps(dict(zip(names, row)), ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_file(path, newline="") as fh:
+        if fmt == "csv":
+            # CRLF (RFC 4180) so that the writer also quotes a lone "\r" in a cell
+            writer = csv.writer(fh, lineterminator="\r\n")
+            writer.writerow(names)
+            writer.writerows(rows)
+        else:
+            for row in rows:
+                fh.write(json.dumps(dict(zip(names, row)), ensure_ascii=False) + "\n")
     return path
 
 
@@ -470,10 +464,8 @@ def save_split(path: str | os.PathLike, train_idx: Sequence[int], holdout_idx: S
     train, holdout = _checked_split(train_idx, holdout_idx)
     if train is None:
         raise ValueError(holdout)
-    path = Path(path)
     payload = {"n": len(train) + len(holdout), "train": train, "holdout": holdout}
-    path.write_text(json.dumps(payload, separators=(",", ":")) + "\n", encoding="utf-8")
-    return path
+    return atomic_write(path, json.dumps(payload, separators=(",", ":")) + "\n")
 
 
 def load_split(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
+from reports.atomic import atomic_write
+
 Kind = Literal["numeric", "categorical", "datetime", "text", "pattern"]
 KINDS: tuple[str, ...] = ("numeric", "categorical", "datetime", "text", "pattern")
 Source = Literal["declared", "dp", "inferred"]
@@ -167,8 +169,7 @@ class Schema:
         return schema
 
     def dump(self, path: str | Path) -> None:
-        with open(path, "w", encoding="utf-8") as fh:
-            yaml.safe_dump(self.to_dict(), fh, sort_keys=False)
+        atomic_write(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:

@@ -17,6 +17,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from reports.atomic import atomic_write
+
 _DIGIT = re.compile(r"\d")
 _ALNUM = re.compile(r"[^\W_]")
 
@@ -111,21 +113,9 @@ class Redactor:
 def write_private(path: str | os.PathLike, data: Any) -> Path:
     """Write a secret file (JSON for non-str data) with mode 0600 from the start.
 
-    The file is created with ``O_CREAT | O_EXCL`` semantics on a temporary name
-    and mode 0600, then renamed into place, so no reader ever sees it with wider
-    permissions.
+    Atomic and fsynced (``reports.atomic``): the file is created on a temporary
+    name with mode 0600 and renamed into place, so no reader ever sees it with
+    wider permissions or half written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = data if isinstance(data, str) else json.dumps(data, indent=2, sort_keys=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, text, mode=0o600)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reports.atomic import atomic_write
 from reports.html import render_html
 from reports.markdown import render_markdown
 
@@ -16,16 +15,6 @@ from reports.markdown import render_markdown
 def to_json(record: Mapping[str, Any]) -> str:
     """``report.json`` text; NaN/Infinity are refused (the schema uses ``null``)."""
     return json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_report(run_dir: str | Path, record: Mapping[str, Any]) -> dict[str, Path]:
@@ -41,5 +30,5 @@ def write_report(run_dir: str | Path, record: Mapping[str, Any]) -> dict[str, Pa
     texts = {"json": to_json(record), "html": render_html(record), "md": render_markdown(record)}
     paths = {kind: root / f"report.{kind}" for kind in texts}
     for kind, text in texts.items():
-        _atomic_write(paths[kind], text)
+        atomic_write(paths[kind], text)
     return paths
