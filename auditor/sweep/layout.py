@@ -36,6 +36,10 @@ class SweepDir:
     def lock(self) -> Path:
         return self.root / ".sweep.lock"
 
+    def tool_paths(self) -> tuple[Path, ...]:
+        """Every path a sweep writes in its directory."""
+        return (self.config, self.record, self.html, self.lock, self.root / "runs", self.root / "status")
+
     def run_dir(self, point_id: str) -> Path:
         return self.root / "runs" / point_id
 

@@ -9,22 +9,21 @@ point that fails (or whose process dies) is recorded and the others go on.
 
 from __future__ import annotations
 
-import fcntl
 import multiprocessing as mp
 import os
 import queue as queue_mod
 import secrets
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tqdm import tqdm
 
 from auditor.errors import UserError
+from auditor.locking import exclusive
 from auditor.rundir import read_json, write_json
 from auditor.sweep import point as point_mod
 from auditor.sweep.config import SweepConfig, default_jobs, threads_per_job
@@ -32,6 +31,7 @@ from auditor.sweep.grid import Point, expand
 from auditor.sweep.html import render_html
 from auditor.sweep.layout import SweepDir
 from auditor.sweep.results import build_record, point_metrics
+from reports.atomic import atomic_write
 
 
 @dataclass
@@ -153,7 +153,7 @@ def run_sweep(config: SweepConfig, out: str | Path, *, quiet: bool = False) -> S
     prep = prepare(config, out)
     sweep = SweepDir(out)
     out.mkdir(parents=True, exist_ok=True)
-    with _exclusive(sweep.lock, out):
+    with exclusive(sweep.lock, busy=f"{out}: another sweep is running in this directory"):
         write_json(sweep.config, {"config": prep.config.to_dict(), "data_hash": prep.data_hash,
                                   "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         todo = [p for p in prep.points if not point_mod.is_complete(sweep.run_dir(p.id), prep.policy)]
@@ -166,18 +166,8 @@ def run_sweep(config: SweepConfig, out: str | Path, *, quiet: bool = False) -> S
                               utility=prep.config.utility, wall_seconds=time.perf_counter() - t0)
         html = render_html(record)
         write_json(sweep.record, record)
-        _atomic_text(sweep.html, html)
+        atomic_write(sweep.html, html)
     return SweepOutcome(record=record, paths={"json": sweep.record, "html": sweep.html})
-
-
-@contextmanager
-def _exclusive(lock: Path, out: Path) -> Iterator[None]:
-    with open(lock, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"{out}: another sweep is running in this directory") from None
-        yield
 
 
 def _job(config: SweepConfig, sweep: SweepDir, p: Point, threads: int) -> point_mod.PointJob:
@@ -270,9 +260,3 @@ def _row(sweep: SweepDir, p: Point, policy: dict | None) -> dict[str, Any]:
             "state": "done" if done else (status["state"] if status else "not run"),
             "run_dir": str(Path("runs") / p.id), "error": None if done or not status else status["error"],
             "seconds": point_mod.seconds_spent(status), "metrics": point_metrics(read_json(report)) if done else None}
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
