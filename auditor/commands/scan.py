@@ -12,8 +12,10 @@ import click
 from auditor.bounds import THRESHOLD, BoundedType
 from auditor.data import load_records
 from auditor.errors import UserError
+from auditor.overwrite import refuse_overwriting_inputs
 from auditor.pii.audit import analyze, report, reveal
 from auditor.pii.config import load_allow_list, load_config, load_recognizer_specs
+from reports.atomic import atomic_write
 from reports.masking import new_salt, write_private
 
 
@@ -94,6 +96,9 @@ def command(file, train_file, holdout_file, json_out, reveal_out, entities, thre
     json_out = json_out or file.with_name(file.name + ".pii.json")
     if reveal_out is not None and reveal_out.resolve() == json_out.resolve():
         raise UserError("--reveal must name a different file from --json")
+    refuse_overwriting_inputs({"FILE": file, "--against": train_file, "--holdout": holdout_file,
+                               "--allow-list": allow_list, "--recognizers": recognizers_yaml},
+                              {"--json": json_out, "--reveal": reveal_out})
     if holdout_file is not None and train_file is None:
         raise UserError("--holdout needs --against")
     config = load_config()
@@ -116,8 +121,7 @@ def command(file, train_file, holdout_file, json_out, reveal_out, entities, thre
     analysis = analyze(synthetic=synthetic, train=train, holdout=holdout, config=config)
     salt = new_salt()
     record = report(analysis, salt=salt)
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    atomic_write(json_out, json.dumps(record, indent=2) + "\n")
     for line in _summary(record, file.name, train_file.name if train_file else None):
         click.echo(line)
     click.echo(f"JSON: {json_out}")

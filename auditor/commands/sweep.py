@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from auditor.bounds import AUDIT_CANARIES, DATA, JOBS, NUM_RECORDS, REPETITIONS, SAMPLE, TRAIN, BoundedListType, BoundedType
@@ -63,9 +65,14 @@ def command(data, out, config_file, quiet, **flags):
     Pareto frontiers; with --policy, the best passing setting). Exit 1 when a
     policy is given and no point passes it.
     """
+    from auditor.overwrite import refuse_overwriting_inputs
+    from auditor.policies import policy_file
+    from auditor.sweep.layout import SweepDir
     from auditor.sweep.runner import run_sweep
 
     config = SweepConfig.from_dict(_overlay(load_yaml(config_file) if config_file else {}, data, flags))
+    refuse_overwriting_inputs({"DATA": config.data.path, "--schema": config.data.schema, "--config": config_file,
+                               "--policy": policy_file(config.policy)}, {"--out": SweepDir(Path(out)).tool_paths()})
     outcome = run_sweep(config, out, quiet=quiet)
     click.echo(outcome.summary())
     return outcome.exit_code

@@ -23,3 +23,10 @@ def load_policy(name_or_path: str | Path) -> Policy:
         return _load(name_or_path, presets_dir=PRESETS_DIR)
     except PolicyError as exc:
         raise UserError(str(exc)) from exc
+
+
+def policy_file(name_or_path: str | Path | None) -> Path | None:
+    """The user's file that ``load_policy`` reads (an existing file wins over a preset name); None otherwise."""
+    if name_or_path is None or not Path(name_or_path).is_file():
+        return None
+    return Path(name_or_path)
