@@ -20,7 +20,8 @@ import pandas as pd
 from auditor import data as data_io
 from auditor.bounds import AUDIT, check_fields
 from auditor.errors import UserError
-from auditor.rundir import RunDir, read_json, write_json
+from auditor.overwrite import refuse_overwriting_inputs
+from auditor.rundir import RunDir, locks_run, read_json, write_json
 from auditor.schema import Schema
 
 log = logging.getLogger(__name__)
@@ -227,15 +228,20 @@ def run_model_audits(run: RunDir, *, config: AuditConfig, train: pd.DataFrame, h
 
 # ---------------------------------------------------------------------------- entry points
 
+def _check_audit_names(config: AuditConfig) -> None:
+    unknown = set(config.audits) - set(ALL_AUDITS)
+    if unknown:
+        raise UserError(f"unknown audit(s): {', '.join(sorted(unknown))} (expected {', '.join(ALL_AUDITS)})")
+
+
+@locks_run
 def audit_run(out: str | Path, *, config: AuditConfig | None = None, device: str = "auto",
               stage: Stage | None = None) -> dict[str, Path]:
     """All audits of a finished run (train + generate done)."""
     from auditor.pipeline import load_codec, load_frames
 
     cfg = config or AuditConfig()
-    unknown = set(cfg.audits) - set(ALL_AUDITS)
-    if unknown:
-        raise UserError(f"unknown audit(s): {', '.join(sorted(unknown))} (expected {', '.join(ALL_AUDITS)})")
+    _check_audit_names(cfg)
     run = RunDir(Path(out))
     run.require_trained()
     synth_path = run.existing_synthetic()
@@ -259,6 +265,11 @@ def audit_files(*, synthetic: str | Path, train: str | Path, holdout: str | Path
     from auditor.rundir import write_json as wj
 
     cfg = config or AuditConfig()
+    _check_audit_names(cfg)
+    run = RunDir(Path(out))
+    run.holds_files(force=force)  # reads only: a refused --out fails before the inputs are read
+    refuse_overwriting_inputs({"--synthetic": synthetic, "--train": train, "--holdout": holdout, "--schema": schema},
+                              {"--out": run.tool_paths()})
     syn = data_io.load_records(synthetic)
     tr = data_io.load_records(train)
     ho = data_io.load_records(holdout) if holdout else None
@@ -268,17 +279,15 @@ def audit_files(*, synthetic: str | Path, train: str | Path, holdout: str | Path
             missing = [c for c in schema_obj.names if c not in ds.frame.columns]
             if missing:
                 raise UserError(f"{ds.name}: missing columns {', '.join(missing)} of the training data")
-    run = RunDir(Path(out))
-    if run.holds_files(force=force):
-        run.clear_stage(run.audit, *(run.root / f"report.{x}" for x in ("json", "html", "md")))
-    run.root.mkdir(parents=True, exist_ok=True)
-    run_cfg = {"mode": "model-free", "synthetic": str(synthetic), "train": str(train),
-               "holdout": str(holdout) if holdout else None, "schema": str(schema) if schema else None}
-    wj(run.run_json, {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      "config": run_cfg, "config_hash": config_hash(run_cfg),
-                      "seeds": {"audit": cfg.seed}, "versions": versions(),
-                      "data_hash": data_io.data_hash(tr.frame), "synthetic_hash": data_io.data_hash(syn.frame),
-                      "outside_guarantee": outside, "model_free": True})
-    empty = pd.DataFrame(columns=tr.frame.columns)
-    return run_data_audits(synthetic=syn.frame, train=tr.frame, holdout=ho.frame if ho else empty,
-                           schema=schema_obj, config=cfg, salt=run.salt(), out=run, validity=None, stage=stage)
+    # Everything is validated and loaded: from here on, write (earlier audits are cleared only now).
+    with run.new_run(force=force, clear=(run.audit, *run.report_files())):
+        run_cfg = {"mode": "model-free", "synthetic": str(synthetic), "train": str(train),
+                   "holdout": str(holdout) if holdout else None, "schema": str(schema) if schema else None}
+        wj(run.run_json, {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                          "config": run_cfg, "config_hash": config_hash(run_cfg),
+                          "seeds": {"audit": cfg.seed}, "versions": versions(),
+                          "data_hash": data_io.data_hash(tr.frame), "synthetic_hash": data_io.data_hash(syn.frame),
+                          "outside_guarantee": outside, "model_free": True})
+        empty = pd.DataFrame(columns=tr.frame.columns)
+        return run_data_audits(synthetic=syn.frame, train=tr.frame, holdout=ho.frame if ho else empty,
+                               schema=schema_obj, config=cfg, salt=run.salt(), out=run, validity=None, stage=stage)

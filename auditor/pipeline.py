@@ -12,6 +12,7 @@ import json
 import logging
 import platform
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +31,8 @@ from auditor.errors import UserError
 from auditor.generate import SampleConfig, generate_records
 from auditor.model import (LoraSettings, describe_pretrained, is_preset, load_pretrained_tokenizer, merge_for_saving,
                            pretrained_for_codec)
-from auditor.rundir import RunDir, read_json, write_json
+from auditor.overwrite import refuse_overwriting_inputs
+from auditor.rundir import RunDir, locks_run, read_json, write_json
 from auditor.schema import Column, Schema, parse_magnitude
 from auditor.train import TrainConfig, broadcast_seed, fit, is_main_process
 from canaries.config import CanaryConfig
@@ -202,11 +204,13 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     run = RunDir(Path(out))
     # Under torchrun every process prepares the same records; only rank 0 writes.
     main = is_main_process()
+    if main:
+        run.check_target(force=force, resume=resume)  # reads only; --force clears last, under the lock
     if resume:
         cfg = _resumed_config(run, cfg)
+    source = data if isinstance(data, (str, Path)) else (cfg.data.path if data is None else None)
+    refuse_overwriting_inputs({"DATA": source, "--schema": cfg.data.schema}, {"--out": run.tool_paths()})
     cfg.train.seed = broadcast_seed(cfg.train.seed)  # fresh OS entropy when None, recorded in run.json
-    if main:
-        run.prepare_for_training(force=force, resume=resume)
     dataset = load_dataset(data if data is not None else cfg.data.path)
     if isinstance(data, (str, Path)):
         cfg.data.path = str(Path(data).resolve())
@@ -256,57 +260,56 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
-    # Everything is validated: from here on, write.
-    if main:
-        run.root.mkdir(parents=True, exist_ok=True)
-    if main and not resume:
-        cfg_dict = cfg.to_dict()
-        write_json(run.run_json, {
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "config": cfg_dict,
-            "config_hash": config_hash(cfg_dict),
-            "seeds": {"run": seed, "split": seed, "canaries": seed, "sampling": seed},
-            "versions": versions(),
-            "data_hash": data_io.data_hash(frame),
-            "data_name": dataset.name,
-            "n_records": len(frame),
-            "text": dataset.is_text,
-        })
-        data_io.save_split(run.split, train_idx, holdout_idx)
-        schema.dump(run.schema)
-        if manifest is not None:
-            manifest.write(run.canaries)
-        if not isinstance(data, (str, Path)):
-            _save_private_frame(run, frame)
-        run.salt()
-    result = fit(sequences, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id,
-                 config=cfg.train, delta=delta_acc, prior_history=prior, checkpoint_dir=run.checkpoint,
-                 resume=resume, progress=progress, model=model, only_fields=only_fields)
-    privacy = result.privacy
-    if cfg.train.dp:
-        privacy["delta"] = delta_total
-        privacy["delta_accountant"] = delta_acc
-        if selection:
-            privacy["domain_selection"] = selection
-    privacy["n_records"] = len(sequences)
-    privacy["n_canary_rows"] = manifest.n_planted_rows if manifest else 0
-    if only_fields is not None:
-        privacy["canary_rows"] = "learned on their secret's field only (their other fields are filler)"
-    privacy["outside_guarantee"] = outside + (["no DP guarantee: trained without DP (--no-dp)"]
-                                              if not cfg.train.dp else [])
-    if pretrained is None:
-        privacy["tokenizer"] = "shipped byte-level BPE fitted on public text (data-independent)"
-    else:
-        privacy["tokenizer"] = f"the pretrained model's own tokenizer ({pretrained}; public, data-independent)"
-        privacy["pretrained"] = describe_pretrained(pretrained, result.model)
-    privacy["not_learned"] = [f"{c.name}: fresh fakes ({c.fake}), drawn independently of the data"
-                              for c in schema.columns if c.fake]
-    privacy["train_seconds"] = round(result.seconds, 2)
-    if main:
-        merge_for_saving(result.model).save_pretrained(run.model, safe_serialization=True)
-        write_json(run.codec, codec.to_dict())
-        write_json(run.model / "train_log.json", result.history)
-        write_json(run.privacy, privacy)
+    # Everything is validated and loaded: from here on, write (an earlier run is cleared only now).
+    with run.new_run(force=force, resume=resume) if main else nullcontext():
+        if main and not resume:
+            cfg_dict = cfg.to_dict()
+            write_json(run.run_json, {
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "config": cfg_dict,
+                "config_hash": config_hash(cfg_dict),
+                "seeds": {"run": seed, "split": seed, "canaries": seed, "sampling": seed},
+                "versions": versions(),
+                "data_hash": data_io.data_hash(frame),
+                "data_name": dataset.name,
+                "n_records": len(frame),
+                "text": dataset.is_text,
+            })
+            data_io.save_split(run.split, train_idx, holdout_idx)
+            schema.dump(run.schema)
+            if manifest is not None:
+                manifest.write(run.canaries)
+            if not isinstance(data, (str, Path)):
+                _save_private_frame(run, frame)
+            run.salt()
+        result = fit(sequences, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id,
+                     config=cfg.train, delta=delta_acc, prior_history=prior, checkpoint_dir=run.checkpoint,
+                     resume=resume, progress=progress, model=model, only_fields=only_fields)
+        privacy = result.privacy
+        if cfg.train.dp:
+            privacy["delta"] = delta_total
+            privacy["delta_accountant"] = delta_acc
+            if selection:
+                privacy["domain_selection"] = selection
+        privacy["n_records"] = len(sequences)
+        privacy["n_canary_rows"] = manifest.n_planted_rows if manifest else 0
+        if only_fields is not None:
+            privacy["canary_rows"] = "learned on their secret's field only (their other fields are filler)"
+        privacy["outside_guarantee"] = outside + (["no DP guarantee: trained without DP (--no-dp)"]
+                                                  if not cfg.train.dp else [])
+        if pretrained is None:
+            privacy["tokenizer"] = "shipped byte-level BPE fitted on public text (data-independent)"
+        else:
+            privacy["tokenizer"] = f"the pretrained model's own tokenizer ({pretrained}; public, data-independent)"
+            privacy["pretrained"] = describe_pretrained(pretrained, result.model)
+        privacy["not_learned"] = [f"{c.name}: fresh fakes ({c.fake}), drawn independently of the data"
+                                  for c in schema.columns if c.fake]
+        privacy["train_seconds"] = round(result.seconds, 2)
+        if main:
+            merge_for_saving(result.model).save_pretrained(run.model, safe_serialization=True)
+            write_json(run.codec, codec.to_dict())
+            write_json(run.model / "train_log.json", result.history)
+            write_json(run.privacy, privacy)
     return TrainOutcome(run=run, privacy=privacy, seconds=result.seconds)
 
 
@@ -372,6 +375,7 @@ class GenerateOutcome:
     stats: dict
 
 
+@locks_run
 def generate(out: str | Path, *, num_records: int, config: SampleConfig | None = None, device: str = "auto",
              scrub_pii: str | None = None, force: bool = True,
              progress: Callable[[int, int], None] | None = None) -> GenerateOutcome:
@@ -456,13 +460,16 @@ class ReportOutcome:
         return 1 if self.verdict == "fail" else 0
 
 
+@locks_run
 def report(out: str | Path, *, policy: str | None = None) -> ReportOutcome:
     """Build report.json/html/md from the run's files, with a verdict when a policy is given."""
-    from auditor.policies import load_policy
+    from auditor.policies import load_policy, policy_file
     from reports.build import build_report
     from reports.errors import ReportInputError
     from reports.write import write_report
 
+    run = RunDir(Path(out))
+    refuse_overwriting_inputs({"--policy": policy_file(policy)}, {"report": run.report_files()})
     pol = load_policy(policy) if policy is not None else None
     try:
         record = build_report(out, policy=pol)
@@ -519,26 +526,30 @@ def run_all(data, out: Path, *, config: RunConfig, num_records: int | None = Non
     from auditor.commands._options import count_progress, train_progress
 
     if policy is not None:
-        from auditor.policies import load_policy
+        from auditor.policies import load_policy, policy_file
 
         load_policy(policy)  # a bad policy is bad input: fail before training
+        refuse_overwriting_inputs({"--policy": policy_file(policy)}, {"--out": RunDir(Path(out)).tool_paths()})
+    (sample or SampleConfig()).validate()  # and so are bad sampling settings
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with train_progress(quiet) as progress:
         trained = train(data, out, config=config, force=force, progress=progress)
     timings["train"] = time.perf_counter() - t
-    t = time.perf_counter()
-    n = read_json(trained.run.run_json)["n_records"] if num_records is None else num_records
-    with count_progress(quiet, "generate") as progress:
-        gen = generate(out, num_records=n, config=sample, scrub_pii=scrub_pii, progress=progress,
-                       device=config.train.device)
-    timings["generate"] = time.perf_counter() - t
-    t = time.perf_counter()
-    stage = None if quiet else (lambda s: print(f"audit: {s}", flush=True))
-    audit_run(out, config=AuditConfig(pii_ner=pii_ner, seed=config.train.seed or 0), device=config.train.device,
-              stage=stage)
-    timings["audit"] = time.perf_counter() - t
-    t = time.perf_counter()
-    rep = report(out, policy=policy)
-    timings["report"] = time.perf_counter() - t
+    # The other stages take the run's lock again; holding it across them keeps other writers out in between.
+    with trained.run.locked():
+        t = time.perf_counter()
+        n = read_json(trained.run.run_json)["n_records"] if num_records is None else num_records
+        with count_progress(quiet, "generate") as progress:
+            gen = generate(out, num_records=n, config=sample, scrub_pii=scrub_pii, progress=progress,
+                           device=config.train.device)
+        timings["generate"] = time.perf_counter() - t
+        t = time.perf_counter()
+        stage = None if quiet else (lambda s: print(f"audit: {s}", flush=True))
+        audit_run(out, config=AuditConfig(pii_ner=pii_ner, seed=config.train.seed or 0), device=config.train.device,
+                  stage=stage)
+        timings["audit"] = time.perf_counter() - t
+        t = time.perf_counter()
+        rep = report(out, policy=policy)
+        timings["report"] = time.perf_counter() - t
     return RunOutcome(run=trained.run, privacy=trained.privacy, generation=gen.stats, report=rep, timings=timings)

@@ -7,6 +7,7 @@ import click
 from auditor.audits import ALL_AUDITS, AuditConfig, audit_files, audit_run
 from auditor.errors import UserError
 from auditor.pipeline import report
+from auditor.policies import load_policy
 
 
 @click.command("audit")
@@ -29,6 +30,8 @@ def command(run, only, synthetic, train_file, holdout, schema, out, policy, no_n
     DP audit, distance, PII, quality). With --synthetic/--train/--out: the audits
     that need no model, on files produced by any tool.
     """
+    if policy is not None:
+        load_policy(policy)  # a bad policy is bad input: fail before anything is written
     audits = tuple(a.strip() for a in only.split(",")) if only else ALL_AUDITS
     cfg = AuditConfig(audits=audits, pii_ner=not no_ner)
     say = (lambda s: None) if quiet else (lambda s: click.echo(f"audit: {s}", err=True))

@@ -11,7 +11,9 @@ from reports.summary import VERDICT_TEXT, failing, fmt
 from reports.write import write_report
 
 from auditor.errors import UserError
-from auditor.policies import load_policy
+from auditor.overwrite import refuse_overwriting_inputs
+from auditor.policies import load_policy, policy_file
+from auditor.rundir import RunDir
 
 
 @click.command("report")
@@ -24,12 +26,15 @@ def command(run_dir: Path, policy_name: str | None, quiet: bool) -> int:
 
     Exits 1 when the verdict under --policy is fail, 0 otherwise.
     """
+    run = RunDir(run_dir)
+    refuse_overwriting_inputs({"--policy": policy_file(policy_name)}, {"report": run.report_files()})
     policy = load_policy(policy_name) if policy_name is not None else None
-    try:
-        record = build_report(run_dir, policy=policy)
-    except ReportInputError as exc:
-        raise UserError(str(exc)) from exc
-    paths = write_report(run_dir, record)
+    with run.locked():
+        try:
+            record = build_report(run_dir, policy=policy)
+        except ReportInputError as exc:
+            raise UserError(str(exc)) from exc
+        paths = write_report(run_dir, record)
     if not quiet:
         for c in failing(record):
             value = fmt(c["value"]) if c["value"] is not None else f"n/a ({c['note']})"
