@@ -304,6 +304,17 @@ def test_the_lock_is_reentrant_in_a_thread_and_exclusive_across_threads(tmp_path
     assert _try(lock) == "free"
 
 
+def test_a_stage_runs_inside_the_lock_its_caller_holds(tmp_path):
+    from auditor.rundir import locks_run
+
+    @locks_run
+    def stage(out):
+        return "ran"
+
+    with RunDir(tmp_path).locked():  # what `auditor run` does around generate, audit and report
+        assert stage(tmp_path) == "ran"
+
+
 def _try(lock: Path) -> str:
     from auditor.locking import exclusive
 
