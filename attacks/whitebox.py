@@ -100,6 +100,13 @@ def estimate_step(*, included: np.ndarray, held_out: np.ndarray, hits: int, tria
     d, d_lo = shift_lower(included=included, held_out=held_out, alpha=alpha / 3)
     sd, sd_hi = sd_upper(held_out, alpha=alpha / 3)
     q_lo = clopper_pearson_lower(successes=hits, trials=trials, alpha=alpha / 3)
-    return StepEstimate(mu=max(0.0, d) / sd, mu_lower=max(0.0, d_lo) / sd_hi, sample_rate=hits / trials,
+    return StepEstimate(mu=_ratio(max(0.0, d), sd), mu_lower=_ratio(max(0.0, d_lo), sd_hi), sample_rate=hits / trials,
                         sample_rate_lower=q_lo, shift=d, noise_sd=sd, n_included=len(included),
                         n_held_out=len(held_out), hits=int(hits), trials=int(trials))
+
+
+def _ratio(shift: float, sd: float) -> float:
+    """``shift / sd``; infinite for a positive shift without noise (0 / 0 is 0)."""
+    if sd > 0:
+        return shift / sd
+    return math.inf if shift > 0 else 0.0

@@ -30,6 +30,7 @@ import numpy as np
 
 from attacks.whitebox import estimate_step
 from auditor.dp.accounting import epsilon_of
+from auditor.errors import UserError
 
 SIGMA_FLOOR = 0.25
 """Smallest noise multiplier handed to the accountant (PRV fails near 0): beyond it the
@@ -77,6 +78,63 @@ class Trial:
         return max(1, math.floor(claim.sample_rate * self.records))
 
 
+FAST_STEPS = 40
+FAST_RECORDS = 1000
+"""Defaults of the verification run: at most this many steps and stand-in records (the
+sampling rate and noise are the claimed ones, and the estimate is composed to the
+claimed steps), so that the demo's settings verify in about a minute on 2 cores."""
+
+
+def claim_from_flags(*, epsilon: float | None, noise_multiplier: float | None, delta: float | None, batch_size: int,
+                     records: int, epochs: float | None, steps: int | None, max_grad_norm: float) -> Claim:
+    """The claim of a training configuration given as flags (``auditor train``'s meaning)."""
+    from auditor.dp.accounting import default_delta, noise_for_epsilon
+
+    if (epsilon is None) == (noise_multiplier is None):
+        raise UserError("give exactly one of --epsilon and --noise-multiplier")
+    for name, value in (("--epsilon", epsilon), ("--noise-multiplier", noise_multiplier), ("--epochs", epochs),
+                        ("--max-grad-norm", max_grad_norm)):
+        if value is not None and not value > 0:
+            raise UserError(f"{name} must be > 0")
+    if records < 2 or not 1 <= batch_size < records:
+        raise UserError(f"--batch-size must be in [1, --records) = [1, {records})")
+    if epochs is not None and steps is not None:
+        raise UserError("give --epochs or --steps, not both")
+    if steps is not None and steps < 1:
+        raise UserError("--steps must be >= 1")
+    delta = default_delta(records) if delta is None else delta
+    if not 0 < delta < 1:
+        raise UserError("--delta must be in (0, 1)")
+    q = batch_size / records
+    steps = steps if steps is not None else max(1, math.ceil((20.0 if epochs is None else epochs) / q))
+    sigma = noise_multiplier or noise_for_epsilon(target_epsilon=epsilon, delta=delta, sample_rate=q, steps=steps)
+    return Claim(noise_multiplier=sigma, sample_rate=q, steps=steps, delta=delta, max_grad_norm=max_grad_norm)
+
+
+def claim_from_run(root: Path) -> tuple[Claim, dict]:
+    """The DP-SGD claim recorded by a trained run, and its training settings
+    (``model``, ``clipping``, ``processes``, ``physical_batch_size``, ``lr``, ``records``)."""
+    from auditor.model import PRESETS
+    from auditor.rundir import RunDir, read_json
+
+    run = RunDir(Path(root))
+    run.require_trained()
+    privacy = read_json(run.privacy)
+    if not privacy.get("dp"):
+        raise UserError(f"{root}: trained without DP: there is no epsilon to verify")
+    train = read_json(run.run_json)["config"]["train"]
+    if train["model"] not in PRESETS:
+        raise UserError(f"{root}: verify-dp runs size presets ({', '.join(PRESETS)}), not the pretrained "
+                        f"model {train['model']!r}")
+    claim = Claim(noise_multiplier=privacy["noise_multiplier"], sample_rate=privacy["sample_rate"],
+                  steps=privacy["steps"], delta=privacy.get("delta_accountant", privacy["delta"]),
+                  max_grad_norm=privacy["max_grad_norm"])
+    settings = {"model": train["model"], "clipping": "opacus" if privacy.get("clipping") == "opacus-hooks" else "bookkeeping",
+                "processes": int(privacy.get("world_size", 1)), "physical_batch_size": train["physical_batch_size"],
+                "lr": train["lr"], "records": privacy["n_records"], "run_epsilon": privacy["epsilon"]}
+    return claim, settings
+
+
 def stand_in_sequences(records: int):
     """``records`` rows of the bundled fake demo table (cycled), encoded, and the codec."""
     from auditor.codec import RowCodec
@@ -87,8 +145,7 @@ def stand_in_sequences(records: int):
     schema, _ = resolve_schema(dataset, str(DEMO_SCHEMA))
     _fill_domains(schema, dataset.frame, DataConfig(domains="data"), 1e-5, np.random.default_rng(0))
     codec = RowCodec(schema)
-    rows = records_of(dataset.frame, schema)
-    encoded = [codec.encode(r) for r in rows]
+    encoded = [codec.encode(r) for r in records_of(dataset.frame.head(records), schema)]
     return [encoded[i % len(encoded)] for i in range(records)], codec
 
 
