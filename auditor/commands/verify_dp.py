@@ -45,6 +45,12 @@ def command(run, model, epsilon, noise_multiplier, delta, batch_size, records, e
     from auditor.model import PRESETS
     from auditor.rundir import write_json
 
+    if not 0.5 <= confidence < 1:
+        raise UserError("--confidence must be in [0.5, 1)")
+    if canaries < 10:
+        raise UserError("--canaries must be >= 10")
+    if model is not None and model not in PRESETS:
+        raise UserError(f"--model {model!r}: verify-dp runs size presets ({', '.join(PRESETS)})")
     if run:
         if epsilon is not None or noise_multiplier is not None or records is not None or steps is not None \
                 or epochs is not None or delta is not None:
@@ -73,10 +79,6 @@ def command(run, model, epsilon, noise_multiplier, delta, batch_size, records, e
         raise UserError("--processes must be in [1, 16]")
     if (processes > 1) and (clipping or recorded["clipping"]) == "opacus":
         raise UserError("several processes need the book-keeping engine (--clipping auto or bookkeeping)")
-    if not 0.5 <= confidence < 1:
-        raise UserError("--confidence must be in [0.5, 1)")
-    if canaries < 10:
-        raise UserError("--canaries must be >= 10")
     run_steps = run_steps or min(claim.steps, v.FAST_STEPS)
     if not 1 <= run_steps <= claim.steps:
         raise UserError(f"--run-steps must be in [1, {claim.steps}] (the claimed steps)")
