@@ -15,7 +15,7 @@ from auditor.dp import _faults
 from auditor.dp.accounting import noise_for_epsilon
 from auditor.dp.bookkeeping import BookKeepingClipper
 from auditor.dp.gradient_canaries import GradientCanaries
-from auditor.dp.verify import Claim, Trial, verify
+from auditor.dp.verify import Claim, Trial, claim_from_run, verify
 from reports.build import build_report
 from reports.policy import policy_from_mapping
 from tests.cli_helpers import run_cli
@@ -133,3 +133,33 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, me
     assert code == 2
     assert stderr.count("\n") == 1 and message in stderr and "Traceback" not in stderr
     assert not (tmp_path / "out").exists()
+
+
+def _fake_run(root, **privacy):
+    """The files `auditor train` writes that verify-dp reads (run.json, model/privacy.json)."""
+    (root / "model").mkdir(parents=True)
+    (root / "run.json").write_text(json.dumps({"config": {"train": {"model": "tiny", "physical_batch_size": 32,
+                                                                     "lr": 0.01}}}))
+    base = {"dp": True, "noise_multiplier": 1.1, "sample_rate": 0.05, "steps": 80, "delta": 1e-5,
+            "delta_accountant": 9e-6, "max_grad_norm": 0.5, "n_records": 640, "clipping": "opacus-hooks",
+            "world_size": 1, "epsilon": 3.5}
+    (root / "model" / "privacy.json").write_text(json.dumps(base | privacy))
+    return root
+
+
+def test_claim_from_run_reads_the_recorded_mechanism(tmp_path):
+    claim, settings = claim_from_run(_fake_run(tmp_path / "run"))
+    assert claim == Claim(noise_multiplier=1.1, sample_rate=0.05, steps=80, delta=9e-6, max_grad_norm=0.5)
+    assert settings == {"model": "tiny", "clipping": "opacus", "processes": 1, "physical_batch_size": 32, "lr": 0.01,
+                        "records": 640, "run_epsilon": 3.5}
+
+
+@pytest.mark.parametrize("privacy,args,message", [
+    ({"dp": False}, [], "trained without DP"),
+    ({}, ["--epsilon", "2"], "with RUN the claim is the run's"),
+])
+def test_cli_run_mode_bad_input(tmp_path, capsys, privacy, args, message):
+    run = _fake_run(tmp_path / "run", **privacy)
+    code, _, stderr = run_cli(capsys, "verify-dp", run, *args)
+    assert code == 2 and message in stderr and stderr.count("\n") == 1
+    assert not (run / "audit").exists()

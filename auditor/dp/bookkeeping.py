@@ -150,7 +150,7 @@ class BookKeepingClipper:
     def per_sample_norms(self) -> torch.Tensor:
         """``(B,)`` per-sample gradient norms ``||grad_i||`` over all managed parameters;
         ``(0,)`` if nothing ran since the last :meth:`clipped_sum` (an empty Poisson batch,
-        which a model cannot even forward)."""
+        which a model cannot even forward); the injected rows (:meth:`inject`) come last."""
         norms = self._batch_norms()
         if self._injected is None:
             return norms
@@ -176,7 +176,7 @@ class BookKeepingClipper:
         noise. Consumes the cached tensors: the next forward pass starts a new batch.
         """
         norms = self.per_sample_norms()
-        batch = len(self._batch_norms()) if self._grads else 0
+        batch = norms.shape[0] - (0 if self._injected is None else self._injected.sq_norms.shape[0])
         scale = torch.ones_like(norms)
         scale[:batch] = self._grad_scale(batch)
         factors = clip_factors(norms, max_grad_norm=self.max_grad_norm) * scale

@@ -201,6 +201,10 @@ def _epsilon(mu: float, q: float, claim: Claim) -> tuple[float, bool]:
     return epsilon_of([(max(sigma, SIGMA_FLOOR), min(q, 1.0), claim.steps)], delta=claim.delta), floored
 
 
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
 def verify(claim: Claim, trial: Trial, *, confidence: float = 0.95) -> dict:
     """Run the check; the record written to ``audit/dp_verify.json``."""
     t0 = time.perf_counter()
@@ -236,7 +240,8 @@ def verify(claim: Claim, trial: Trial, *, confidence: float = 0.95) -> dict:
                         "lower": est.sample_rate_lower},
         "noise_multiplier": {"claimed": claim.noise_multiplier,
                              "measured": est.noise_sd / est.shift if est.shift > 0 else None},
-        "mu": {"claimed": 1.0 / claim.noise_multiplier, "estimate": est.mu, "lower": est.mu_lower},
+        # JSON has no infinity (docs/audit-contract.md): a noiseless step has mu null.
+        "mu": {"claimed": 1.0 / claim.noise_multiplier, "estimate": _finite(est.mu), "lower": _finite(est.mu_lower)},
         "clipped_shift": est.shift,
         "engine": obs["engine"],
         "processes": obs["processes"],
