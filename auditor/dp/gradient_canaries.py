@@ -107,11 +107,12 @@ class GradientCanaries:
             clipper.inject(LayerGrads(sq_norms=sq_norms, clipped_sum=lambda c: self._unflatten(self._flat(rows, c)),
                                       method="injected"))
             return
-        eye = torch.eye(len(rows), device=self._coords.device)
-        per_row = [self._unflatten(self._flat(rows[r : r + 1], eye[r, r : r + 1])) for r in range(len(rows))]
-        for p in self.params:
-            extra = torch.stack([row[p] for row in per_row]) if per_row else p.new_zeros((0, *p.shape))
-            p.grad_sample = torch.cat([p.grad_sample, extra.to(p.grad_sample.dtype)])
+        dense = torch.zeros(len(rows), sum(self._sizes), device=self._coords.device)
+        which = torch.arange(len(rows), device=dense.device)[:, None].expand(-1, self.support)
+        dense.index_put_((which, self._coords[rows]), self._values[rows] * (self.norm_ratio * self._max_grad_norm),
+                         accumulate=True)
+        for p, part in zip(self.params, torch.split(dense, self._sizes, dim=1)):
+            p.grad_sample = torch.cat([p.grad_sample, part.reshape(len(rows), *p.shape).to(p.grad_sample.dtype)])
 
     @torch.no_grad()
     def observe(self) -> None:
