@@ -163,3 +163,25 @@ def test_cli_run_mode_bad_input(tmp_path, capsys, privacy, args, message):
     code, _, stderr = run_cli(capsys, "verify-dp", run, *args)
     assert code == 2 and message in stderr and stderr.count("\n") == 1
     assert not (run / "audit").exists()
+
+
+def test_report_shows_the_check_and_a_violation_loudly(tmp_path):
+    from reports.html import render_html
+    from reports.markdown import render_markdown
+
+    record = {"claimed_epsilon": 4.0, "delta": 1e-5, "epsilon_lower_bound": 15.4, "epsilon_estimate": 16.9,
+              "lower_bound_is_at_least": False, "confidence": 0.95, "violation": True,
+              "message": "VIOLATION: the DP-SGD implementation delivers epsilon >= 15.40",
+              "canaries": {"inserted": 500, "held_out": 500}, "steps": {"claimed": 20, "run": 20},
+              "engine": "bookkeeping", "processes": 1, "method": "white-box gradient canaries"}
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "audit" / "dp_verify.json").write_text(json.dumps(record))
+    report = build_report(tmp_path)
+    html, md = render_html(report), render_markdown(report)
+    assert 'id="dp-verify-violation"' in html and 'id="dp-verify"' in html and "15.4" in html
+    assert "**DP implementation violation:**" in md and "ε lower bound 15.4" in md
+    record["violation"] = False
+    (tmp_path / "audit" / "dp_verify.json").write_text(json.dumps(record))
+    report = build_report(tmp_path)
+    assert 'id="dp-verify-violation"' not in render_html(report) and 'id="dp-verify"' in render_html(report)
+    assert "violation" not in render_markdown(report).lower()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import socket
 import subprocess
 import sys
@@ -182,7 +181,7 @@ def observe_distributed(claim: Claim, trial: Trial) -> dict:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(trial.processes),
                "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
                "-m", "auditor.dp.verify", str(spec), str(out)]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+        done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"the {trial.processes}-process verification run failed: {done.stderr[-1500:]}")
         with np.load(out, allow_pickle=False) as data:
