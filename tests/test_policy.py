@@ -94,7 +94,7 @@ def test_failing_checks_come_first_in_registry_order(tmp_path):
 def test_values_come_from_the_audit_files(tmp_path):
     files = dp_run()
     record = build_report(write_run(tmp_path, files))
-    keys = ISSUE_KEYS - CONTROL_KEYS - {"require_dp"}  # tests/test_replay_control.py covers these
+    keys = ISSUE_KEYS - CONTROL_KEYS - {"require_dp", "require_dp_verified"}  # flags: test_replay_control.py, test_verify_dp.py
     policy = policy_from_mapping({k: (0.5 if k == "max_mia_auc" else 1.0) for k in keys}, name="all")
     values = {c.name: c.value for c in evaluate(record, policy)}
     mia = files["audit/mia.json"]["signals"]
