@@ -13,7 +13,7 @@ import click
 
 from auditor.errors import UserError
 
-COMMANDS = ("train", "generate", "audit", "report", "run", "demo", "scan", "sweep", "release")
+COMMANDS = ("train", "generate", "audit", "report", "run", "demo", "scan", "sweep", "release", "verify-dp")
 
 
 class _LazyGroup(click.Group):
@@ -30,9 +30,9 @@ class _LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         try:
-            module = importlib.import_module(f"auditor.commands.{name}")
+            module = importlib.import_module(f"auditor.commands.{name.replace('-', '_')}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"auditor.commands.{name}":
+            if exc.name == f"auditor.commands.{name.replace('-', '_')}":
                 return None
             raise
         return module.command

@@ -32,8 +32,10 @@ from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
 
 from auditor.bounds import TRAIN, check_fields
+from auditor.dp import _faults
 from auditor.dp.accounting import epsilon_of, noise_for_epsilon
 from auditor.dp.bookkeeping import BookKeepingClipper
+from auditor.dp.gradient_canaries import GradientCanaries
 from auditor.dp.optimizer import BookKeepingDistributedDPOptimizer, BookKeepingDPOptimizer
 from auditor.model import PRESETS, build_model, parameter_count
 
@@ -304,6 +306,7 @@ def fit(
     progress: Callable[[int, int, float, float | None], None] | None = None,
     model: torch.nn.Module | None = None,
     only_fields: Sequence[int | None] | None = None,
+    gradient_canaries: GradientCanaries | None = None,
 ) -> TrainResult:
     """Train a causal LM on token sequences (one per record), with or without DP.
 
@@ -321,6 +324,8 @@ def fit(
         model: a model to fine-tune instead of a fresh preset.
         only_fields: per sequence, None (learn every field) or the index of the one
             field whose tokens carry loss (canary rows: see ``token_weights``).
+        gradient_canaries: white-box canaries of ``auditor verify-dp`` (DP only): sampled,
+            clipped and noised with the records, observed after every step.
     """
     t0 = time.perf_counter()
     n = len(sequences)
@@ -359,6 +364,10 @@ def fit(
     noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
     base_opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     clipping, clipping_reason, clipper = None, None, None
+    probe = gradient_canaries if config.dp else None
+    if probe is not None:
+        probe.attach([p for p in model.parameters() if p.requires_grad], max_grad_norm=config.max_grad_norm,
+                     expected_batch_size=config.batch_size)
     if config.dp:
         clipping, clipping_reason = choose_clipping(config.clipping, device, n_params=parameter_count(model),
                                                     world=world)
@@ -400,7 +409,10 @@ def fit(
     for step in range(start, steps):
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, steps, config)
-        picked = torch.nonzero(torch.rand(n, generator=sample_gen) < q).flatten().tolist()
+        candidates = n + (probe.inserted if probe is not None else 0)
+        picked = torch.nonzero(torch.rand(candidates, generator=sample_gen) < q * _faults.sampling_factor()).flatten().tolist()
+        if probe is not None:
+            picked = probe.take(picked, n_records=n, rank=rank, world=world)
         if world > 1:  # every process draws the same logical batch and keeps its shard
             picked = [i for i in picked if i % world == rank]
         chunks = [picked[i : i + config.physical_batch_size] for i in range(0, len(picked), config.physical_batch_size)]
@@ -410,7 +422,11 @@ def fit(
             if clipper is None:
                 for p in model.parameters():
                     p.grad_sample = torch.zeros((0, *p.shape), device=device)
+            if probe is not None:
+                probe.inject(clipper)
             opt.step()
+            if probe is not None:
+                probe.observe()
             opt.zero_grad(set_to_none=True)
         for j, chunk in enumerate(chunks):
             ids, mask = pad_batch([sequences[i] for i in chunk], pad_id)
@@ -421,8 +437,13 @@ def fit(
                 per_example = example_losses(net, ids, mask, st, allowed, w)
             if config.dp:
                 per_example.mean().backward()
-                opt.signal_skip_step(do_skip=j < len(chunks) - 1)
+                last = j == len(chunks) - 1
+                if probe is not None and last:
+                    probe.inject(clipper)
+                opt.signal_skip_step(do_skip=not last)
                 opt.step()
+                if probe is not None and last:
+                    probe.observe()
                 opt.zero_grad(set_to_none=True)
             else:
                 (per_example.sum() / config.batch_size).backward()

@@ -178,6 +178,21 @@ register(CheckSpec(
     value=lambda r: _get(r, "privacy", "delta") if _get(r, "privacy", "dp") is not False else None,
     missing=_epsilon_missing,
 ))
+
+
+def _dp_verified(record: Record) -> float | None:
+    """1 when ``auditor verify-dp`` ran and its lower bound stayed at or below the claim, else 0."""
+    check = _get(record, "dp_verify")
+    if check is None:
+        return None
+    return 0.0 if check["violation"] else 1.0
+
+
+register(CheckSpec(
+    key="require_dp_verified", label="DP-SGD implementation verified (white-box ε lower bound ≤ claim)", op=">=",
+    hi=1.0, flag=True, needs_model=True, value=_dp_verified,
+    missing=lambda r: "auditor verify-dp did not run (audit/dp_verify.json absent)",
+))
 register(CheckSpec(
     key="max_canary_exposure", label="highest canary exposure (bits)", op="<=", needs_model=True,
     value=lambda r: _get(r, "canaries", "max_exposure"),

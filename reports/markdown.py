@@ -68,6 +68,13 @@ def _sections(record: Mapping[str, Any]) -> list[str]:
     if not_learned:
         lines.append("**Not learned** (fresh fakes, independent of the data): "
                      + ", ".join(_cell(item.split(":")[0]) for item in not_learned))
+    if "dp_verify" in record:
+        v = record["dp_verify"]
+        flag = " — **VIOLATION: the training code does not deliver the claimed ε**" if v["violation"] else ""
+        lines.append(f"**DP-SGD implementation (white-box, `auditor verify-dp`):** ε lower bound "
+                     f"{fmt(v['epsilon_lower_bound'])} at {fmt(v['confidence'])} confidence, estimate "
+                     f"{fmt(v['epsilon_estimate'])}, vs claimed {fmt(v['claimed_epsilon'])} "
+                     f"({_cell(v['engine'])} clipping, {fmt(v['processes'])} process(es)){flag}")
     if "canaries" in record:
         cn = record["canaries"]
         lines.append("**Canary exposure by repetitions** (bits, max possible "
@@ -130,6 +137,9 @@ def render_markdown(record: Mapping[str, Any]) -> str:
     lines = [title, ""]
     if record.get("audit", {}).get("violation"):
         lines += ["> **DP audit violation:** the empirical ε lower bound exceeds the claimed ε.", ""]
+    if record.get("dp_verify", {}).get("violation"):
+        lines += ["> **DP implementation violation:** `auditor verify-dp` measured an ε lower bound above the "
+                  "claimed ε: the training code does not deliver its guarantee.", ""]
     if record["checks"]:
         lines += _checks(record) + [""]
     if record.get("verdict_basis"):

@@ -5,10 +5,11 @@ to numeric thresholds, e.g.::
 
     max_epsilon: 8
     max_mia_auc: 0.6
+    require_dp_verified: true
 
 Any subset of the keys may be given; an unknown key, a non-numeric or
-out-of-range threshold is a ``PolicyError``. A flag key (``require_dp``) takes
-``true`` or ``false`` instead. A check whose audit did not run fails, except
+out-of-range threshold is a ``PolicyError``. A flag key (``require_dp``,
+``require_dp_verified``) takes ``true`` or ``false`` instead. A check whose audit did not run fails, except
 that a model-free audit leaves out the checks that need a model
 (:func:`not_applicable`), and the report names them. ``evaluate`` lists failing checks first, then passing ones, each group
 in registry order.

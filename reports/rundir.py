@@ -28,6 +28,9 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "mia": ("audit/mia.json", ("signals", "best_signal", "n_members", "n_nonmembers")),
     "audit": ("audit/dp_audit.json", (
         "claimed_epsilon", "delta", "bounds", "max_lower_bound", "violation", "message")),
+    "dp_verify": ("audit/dp_verify.json", (
+        "claimed_epsilon", "delta", "epsilon_lower_bound", "epsilon_estimate", "confidence", "violation",
+        "message", "canaries", "steps", "engine", "processes", "method")),
     "distance": ("audit/distance.json", (
         "dcr_train_share", "dcr_train_share_ci", "exact_copy_rate", "exact_copies", "dcr_hist")),
     "pii": ("audit/pii.json", ("synthetic", "replay", "holdout_control", "examples")),

@@ -15,9 +15,11 @@ from auditor.policies import load_policy as load_preset
 CONTROL_KEYS = {"max_excess_replayed_pii", "max_replayed_in_context", "max_excess_exact_copies",
                 "max_excess_near_copies"}
 ISSUE_KEYS = {"max_epsilon", "max_delta", "max_canary_exposure", "max_mia_auc", "max_mia_tpr_at_1pct_fpr",
-              "max_replayed_pii", "max_dcr_train_share", "min_validity", "min_fidelity", "require_dp"} | CONTROL_KEYS
+              "max_replayed_pii", "max_dcr_train_share", "min_validity", "min_fidelity", "require_dp",
+              "require_dp_verified"} | CONTROL_KEYS
 # The raw replay count stays a key for user policies; the presets gate on the excess over the control.
-PRESET_KEYS = ISSUE_KEYS - {"max_replayed_pii", "require_dp"}
+# verify-dp is a separate command (neither the demo nor `auditor run` runs it): no preset requires it.
+PRESET_KEYS = ISSUE_KEYS - {"max_replayed_pii", "require_dp", "require_dp_verified"}
 
 
 def test_registry_holds_exactly_the_documented_keys():
@@ -92,7 +94,7 @@ def test_failing_checks_come_first_in_registry_order(tmp_path):
 def test_values_come_from_the_audit_files(tmp_path):
     files = dp_run()
     record = build_report(write_run(tmp_path, files))
-    keys = ISSUE_KEYS - CONTROL_KEYS - {"require_dp"}  # tests/test_replay_control.py covers these
+    keys = ISSUE_KEYS - CONTROL_KEYS - {"require_dp", "require_dp_verified"}  # flags: test_replay_control.py, test_verify_dp.py
     policy = policy_from_mapping({k: (0.5 if k == "max_mia_auc" else 1.0) for k in keys}, name="all")
     values = {c.name: c.value for c in evaluate(record, policy)}
     mia = files["audit/mia.json"]["signals"]

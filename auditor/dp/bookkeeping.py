@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from auditor.dp import _faults
 from auditor.dp.layers import (
     BU_GHOST_THRESHOLD,
     CPU_GHOST_THRESHOLD,
@@ -111,6 +112,7 @@ class BookKeepingClipper:
         self.parameters: tuple[nn.Parameter, ...] = tuple(p for params in self._layers.values() for p in params)
         self._inputs: dict[nn.Module, torch.Tensor] = {}
         self._grads: dict[nn.Module, LayerGrads] = {}
+        self._injected: LayerGrads | None = None
         self._handles: list[RemovableHandle] = [
             module.register_forward_hook(self._on_forward) for module in self._layers
         ]
@@ -130,8 +132,16 @@ class BookKeepingClipper:
         self._handles = []
         self._inputs.clear()
         self._grads.clear()
+        self._injected = None
         for p in self.parameters:
             p.requires_grad_(True)
+
+    def inject(self, rows: LayerGrads) -> None:
+        """Extra examples for the next :meth:`clipped_sum`, given by their per-sample
+        gradients (``rows.sq_norms``: ``(k,)``; ``rows.clipped_sum`` maps ``k`` factors to
+        ``{p: sum_r c_r grad_r(p)}``). They are clipped with the batch's examples, by the
+        same factors: the white-box canaries of ``auditor verify-dp`` enter here."""
+        self._injected = rows
 
     def methods(self) -> dict[str, str]:
         """``{layer name: "ghost" | "instantiate"}`` as last used, for logging the choice."""
@@ -140,7 +150,14 @@ class BookKeepingClipper:
     def per_sample_norms(self) -> torch.Tensor:
         """``(B,)`` per-sample gradient norms ``||grad_i||`` over all managed parameters;
         ``(0,)`` if nothing ran since the last :meth:`clipped_sum` (an empty Poisson batch,
-        which a model cannot even forward)."""
+        which a model cannot even forward); the injected rows (:meth:`inject`) come last."""
+        norms = self._batch_norms()
+        if self._injected is None:
+            return norms
+        return torch.cat([norms, self._injected.sq_norms.to(norms.dtype).sqrt()])
+
+    def _batch_norms(self) -> torch.Tensor:
+        """The norms of the examples that went through the model (not the injected ones)."""
         if not self._grads:
             if self._inputs:
                 raise RuntimeError("forward ran but backward did not: no per-sample gradients")
@@ -159,12 +176,25 @@ class BookKeepingClipper:
         noise. Consumes the cached tensors: the next forward pass starts a new batch.
         """
         norms = self.per_sample_norms()
-        factors = clip_factors(norms, max_grad_norm=self.max_grad_norm) * self._grad_scale(norms.shape[0])
-        sums: dict[nn.Parameter, torch.Tensor] = {}
-        for grads in self._grads.values():
-            sums.update(grads.clipped_sum(factors))
+        batch = norms.shape[0] - (0 if self._injected is None else self._injected.sq_norms.shape[0])
+        scale = torch.ones_like(norms)
+        scale[:batch] = self._grad_scale(batch)
+        factors = clip_factors(norms, max_grad_norm=self.max_grad_norm) * scale
+
+        def sum_with(c: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+            sums: dict[nn.Parameter, torch.Tensor] = {}
+            for grads in self._grads.values():
+                sums.update(grads.clipped_sum(c[:batch]))
+            if self._injected is not None:
+                for p, extra in self._injected.clipped_sum(c[batch:]).items():
+                    sums[p] = sums[p] + extra if p in sums else extra
+            return sums
+
+        sums = _faults.clipped_sum(sum_with, factors=factors, unclipped=scale, max_grad_norm=self.max_grad_norm,
+                                   first=self.parameters[0])
         self._inputs.clear()
         self._grads.clear()
+        self._injected = None
         return {p: sums[p].to(p.dtype) if p in sums else torch.zeros_like(p) for p in self.parameters}
 
     def _grad_scale(self, batch_size: int) -> int:

@@ -25,6 +25,7 @@ from opacus.optimizers.optimizer import DPOptimizer, _generate_noise
 from torch import nn
 from torch.optim import Optimizer
 
+from auditor.dp import _faults
 from auditor.dp.bookkeeping import BookKeepingClipper
 
 
@@ -81,7 +82,7 @@ class BookKeepingDPOptimizer(DPOptimizer):
         self.clipper = clipper
         super().__init__(
             optimizer,
-            noise_multiplier=noise_multiplier,
+            noise_multiplier=noise_multiplier * _faults.noise_scale(),
             max_grad_norm=clipper.max_grad_norm,
             expected_batch_size=expected_batch_size,
             loss_reduction=clipper.loss_reduction,
@@ -131,6 +132,14 @@ class BookKeepingDistributedDPOptimizer(BookKeepingDPOptimizer, DistributedDPOpt
     in DDP (nothing would be synchronised: its parameters do not require grad while the
     clipper is attached); broadcast the initial weights from rank 0 instead.
     """
+
+    def add_noise(self) -> None:
+        """Opacus' (noise on rank 0 only), unless the ``rank-skips-noise`` fault is planted."""
+        if _faults.skips_noise():
+            for p in self.params:
+                p.grad = p.summed_grad.view_as(p)
+            return
+        super().add_noise()
 
     def reduce_gradients(self) -> None:
         """``p.grad = sum over processes`` (``/ world size`` for a mean loss), for the

@@ -1,0 +1,264 @@
+"""``auditor verify-dp``: does our DP-SGD deliver the epsilon it claims? (white-box)
+
+Runs the real training code (:func:`auditor.train.fit`: model preset, clipping engine,
+noise multiplier, sampling rate, processes) with :class:`GradientCanaries` among the
+records, reads the privatised gradient after every step, estimates the per-step
+mechanism along the canaries (:func:`attacks.whitebox.estimate_step`) and composes it
+over the claimed number of steps with the PRV accountant: a point estimate and a lower
+confidence bound of the epsilon the implementation delivers. A lower bound above the
+claimed epsilon is a bug (design rule 5). Method and its assumptions: docs/verify-dp.md.
+
+The records are a public stand-in (the bundled fake demo table, cycled to the size
+asked): the check is about the mechanism, and a second DP run on the private records
+would spend their privacy budget again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from attacks.whitebox import estimate_step
+from auditor.dp.accounting import epsilon_of
+from auditor.errors import UserError
+
+SIGMA_FLOOR = 0.25
+"""Smallest noise multiplier handed to the accountant (PRV fails near 0): beyond it the
+bound is reported as "at least"."""
+
+ASSUMPTIONS = [
+    "each step is a Poisson-subsampled Gaussian mechanism along the canary directions, steps independent",
+    "the per-step mechanism is the same at every step, so the steps run compose to the claimed steps",
+    "the canaries' gradients are clipped, noised and reduced like records' (they go through the same engine)",
+]
+
+
+@dataclass
+class Claim:
+    """The mechanism a run claims: what the accountant was told."""
+
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    delta: float
+    max_grad_norm: float = 1.0
+
+    @property
+    def epsilon(self) -> float:
+        return epsilon_of([(self.noise_multiplier, self.sample_rate, self.steps)], delta=self.delta)
+
+
+@dataclass
+class Trial:
+    """How the verification run trains: the code path under test and its size."""
+
+    model: str = "tiny"
+    clipping: str = "auto"
+    processes: int = 1
+    records: int = 2000
+    physical_batch_size: int = 128
+    steps: int = 50
+    lr: float = 3e-3
+    inserted: int = 1000
+    held_out: int = 1000
+    seed: int | None = None
+
+    def batch_size(self, claim: Claim) -> int:
+        """Records per step at a rate never above the claimed one (so rounding cannot raise the bound)."""
+        return max(1, math.floor(claim.sample_rate * self.records))
+
+
+FAST_STEPS = 40
+FAST_RECORDS = 1000
+"""Defaults of the verification run: at most this many steps and stand-in records (the
+sampling rate and noise are the claimed ones, and the estimate is composed to the
+claimed steps), so that the demo's settings verify in about a minute on 2 cores."""
+
+
+def claim_from_flags(*, epsilon: float | None, noise_multiplier: float | None, delta: float | None, batch_size: int,
+                     records: int, epochs: float | None, steps: int | None, max_grad_norm: float) -> Claim:
+    """The claim of a training configuration given as flags (``auditor train``'s meaning)."""
+    from auditor.dp.accounting import default_delta, noise_for_epsilon
+
+    if (epsilon is None) == (noise_multiplier is None):
+        raise UserError("give exactly one of --epsilon and --noise-multiplier")
+    for name, value in (("--epsilon", epsilon), ("--noise-multiplier", noise_multiplier), ("--epochs", epochs),
+                        ("--max-grad-norm", max_grad_norm)):
+        if value is not None and not value > 0:
+            raise UserError(f"{name} must be > 0")
+    if records < 2 or not 1 <= batch_size < records:
+        raise UserError(f"--batch-size must be in [1, --records) = [1, {records})")
+    if epochs is not None and steps is not None:
+        raise UserError("give --epochs or --steps, not both")
+    if steps is not None and steps < 1:
+        raise UserError("--steps must be >= 1")
+    delta = default_delta(records) if delta is None else delta
+    if not 0 < delta < 1:
+        raise UserError("--delta must be in (0, 1)")
+    q = batch_size / records
+    steps = steps if steps is not None else max(1, math.ceil((20.0 if epochs is None else epochs) / q))
+    sigma = noise_multiplier or noise_for_epsilon(target_epsilon=epsilon, delta=delta, sample_rate=q, steps=steps)
+    return Claim(noise_multiplier=sigma, sample_rate=q, steps=steps, delta=delta, max_grad_norm=max_grad_norm)
+
+
+def claim_from_run(root: Path) -> tuple[Claim, dict]:
+    """The DP-SGD claim recorded by a trained run, and its training settings
+    (``model``, ``clipping``, ``processes``, ``physical_batch_size``, ``lr``, ``records``)."""
+    from auditor.model import PRESETS
+    from auditor.rundir import RunDir, read_json
+
+    run = RunDir(Path(root))
+    run.require_trained()
+    privacy = read_json(run.privacy)
+    if not privacy.get("dp"):
+        raise UserError(f"{root}: trained without DP: there is no epsilon to verify")
+    train = read_json(run.run_json)["config"]["train"]
+    if train["model"] not in PRESETS:
+        raise UserError(f"{root}: verify-dp runs size presets ({', '.join(PRESETS)}), not the pretrained "
+                        f"model {train['model']!r}")
+    claim = Claim(noise_multiplier=privacy["noise_multiplier"], sample_rate=privacy["sample_rate"],
+                  steps=privacy["steps"], delta=privacy.get("delta_accountant", privacy["delta"]),
+                  max_grad_norm=privacy["max_grad_norm"])
+    settings = {"model": train["model"], "clipping": "opacus" if privacy.get("clipping") == "opacus-hooks" else "bookkeeping",
+                "processes": int(privacy.get("world_size", 1)), "physical_batch_size": train["physical_batch_size"],
+                "lr": train["lr"], "records": privacy["n_records"], "run_epsilon": privacy["epsilon"]}
+    return claim, settings
+
+
+def stand_in_sequences(records: int):
+    """``records`` rows of the bundled fake demo table (cycled), encoded, and the codec."""
+    from auditor.codec import RowCodec
+    from auditor.data import DEMO_CSV, DEMO_SCHEMA
+    from auditor.pipeline import DataConfig, _fill_domains, load_dataset, records_of, resolve_schema
+
+    dataset = load_dataset(DEMO_CSV)
+    schema, _ = resolve_schema(dataset, str(DEMO_SCHEMA))
+    _fill_domains(schema, dataset.frame, DataConfig(domains="data"), 1e-5, np.random.default_rng(0))
+    codec = RowCodec(schema)
+    encoded = [codec.encode(r) for r in records_of(dataset.frame.head(records), schema)]
+    return [encoded[i % len(encoded)] for i in range(records)], codec
+
+
+def observe(claim: Claim, trial: Trial) -> dict:
+    """Train once with gradient canaries in this process (or as one rank of ``torchrun``)."""
+    from auditor.dp.gradient_canaries import GradientCanaries
+    from auditor.train import TrainConfig, fit
+
+    sequences, codec = stand_in_sequences(trial.records)
+    batch = trial.batch_size(claim)
+    cfg = TrainConfig(model=trial.model, dp=True, epsilon=None, noise_multiplier=claim.noise_multiplier,
+                      max_grad_norm=claim.max_grad_norm, epochs=(trial.steps - 0.5) * batch / trial.records,
+                      batch_size=batch, physical_batch_size=trial.physical_batch_size, lr=trial.lr,
+                      clipping=trial.clipping, seed=trial.seed, checkpoint_every=10**9)
+    canaries = GradientCanaries(inserted=trial.inserted, held_out=trial.held_out, seed=cfg.seed or 0)
+    result = fit(sequences, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id, config=cfg,
+                 delta=claim.delta, gradient_canaries=canaries)
+    obs = canaries.observations()
+    return {**obs, "engine": result.privacy["clipping"], "processes": result.privacy["world_size"],
+            "sample_rate_run": batch / trial.records, "steps_run": len(obs["included"])}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def observe_distributed(claim: Claim, trial: Trial) -> dict:
+    """:func:`observe` under ``torchrun`` with ``trial.processes`` CPU processes (gloo)."""
+    with tempfile.TemporaryDirectory(prefix="verify-dp-") as tmp:
+        spec, out = Path(tmp) / "spec.json", Path(tmp) / "observations.npz"
+        spec.write_text(json.dumps({"claim": asdict(claim), "trial": asdict(trial)}))
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(trial.processes),
+               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+               "-m", "auditor.dp.verify", str(spec), str(out)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"the {trial.processes}-process verification run failed: {done.stderr[-1500:]}")
+        with np.load(out, allow_pickle=False) as data:
+            obs = {k: data[k] for k in data.files}
+    return {**obs, "engine": str(obs["engine"]), "processes": int(obs["processes"]),
+            "sample_rate_run": float(obs["sample_rate_run"]), "steps_run": int(obs["steps_run"])}
+
+
+def _epsilon(mu: float, q: float, claim: Claim) -> tuple[float, bool]:
+    """epsilon of ``claim.steps`` steps of a ``(1/mu, q)`` subsampled Gaussian; True if the
+    noise multiplier was floored (the value is then a lower bound of the estimate)."""
+    if mu <= 0 or q <= 0:
+        return 0.0, False
+    sigma = 1.0 / mu
+    floored = sigma < SIGMA_FLOOR
+    return epsilon_of([(max(sigma, SIGMA_FLOOR), min(q, 1.0), claim.steps)], delta=claim.delta), floored
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def verify(claim: Claim, trial: Trial, *, confidence: float = 0.95) -> dict:
+    """Run the check; the record written to ``audit/dp_verify.json``."""
+    t0 = time.perf_counter()
+    obs = observe_distributed(claim, trial) if trial.processes > 1 else observe(claim, trial)
+    included = obs["included"]
+    est = estimate_step(included=obs["inserted"][included], held_out=obs["held_out"], hits=int(included.sum()),
+                        trials=included.size, alpha=1.0 - confidence)
+    eps_hat, floored_hat = _epsilon(est.mu, est.sample_rate, claim)
+    eps_lo, floored_lo = _epsilon(est.mu_lower, est.sample_rate_lower, claim)
+    claimed = claim.epsilon
+    violation = eps_lo > claimed
+    steps_note = ("" if obs["steps_run"] == claim.steps else
+                  f"; ran {obs['steps_run']} of the claimed {claim.steps} steps, the estimate is composed to {claim.steps}")
+    message = (f"VIOLATION: the DP-SGD implementation delivers epsilon >= {eps_lo:.2f} at {confidence:.0%} "
+               f"confidence, above the claimed {claimed:.2f}: a bug in sampling, clipping or noise"
+               if violation else
+               f"passed: epsilon lower bound {eps_lo:.2f} <= claimed {claimed:.2f} (estimate {eps_hat:.2f})")
+    return {
+        "method": "white-box gradient canaries: per-step Gaussian-DP fit (mu, sample rate) with "
+                  "lower confidence bounds, composed by the PRV accountant",
+        "claimed_epsilon": claimed,
+        "delta": claim.delta,
+        "epsilon_lower_bound": eps_lo,
+        "epsilon_estimate": eps_hat,
+        "lower_bound_is_at_least": floored_lo,
+        "confidence": confidence,
+        "violation": violation,
+        "message": message + steps_note,
+        "canaries": {"inserted": trial.inserted, "held_out": trial.held_out, "observations_included": est.n_included,
+                     "observations_held_out": est.n_held_out},
+        "steps": {"claimed": claim.steps, "run": obs["steps_run"]},
+        "sample_rate": {"claimed": claim.sample_rate, "run": obs["sample_rate_run"], "measured": est.sample_rate,
+                        "lower": est.sample_rate_lower},
+        "noise_multiplier": {"claimed": claim.noise_multiplier,
+                             "measured": est.noise_sd / est.shift if est.shift > 0 else None},
+        # JSON has no infinity (docs/audit-contract.md): a noiseless step has mu null.
+        "mu": {"claimed": 1.0 / claim.noise_multiplier, "estimate": _finite(est.mu), "lower": _finite(est.mu_lower)},
+        "clipped_shift": est.shift,
+        "engine": obs["engine"],
+        "processes": obs["processes"],
+        "model": trial.model,
+        "data": f"public stand-in: the bundled fake demo table, {trial.records} rows",
+        "assumptions": ASSUMPTIONS,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def _worker(spec_path: str, out_path: str) -> None:
+    from auditor.train import distributed_context
+
+    spec = json.loads(Path(spec_path).read_text())
+    obs = observe(Claim(**spec["claim"]), Trial(**spec["trial"]))
+    if distributed_context()[0] == 0:
+        np.savez(out_path, **obs)
+
+
+if __name__ == "__main__":
+    _worker(*sys.argv[1:3])
