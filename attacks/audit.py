@@ -5,8 +5,11 @@ Three sources of evidence, each turned into a bound by :mod:`attacks.bounds`:
 - **MIA scores** (members vs non-members, per signal): the scores are split at
   random in halves; the signal and threshold ("member when score >= t") that
   give the largest bound on the *selection* half are applied once to the
-  *evaluation* half, and the Clopper–Pearson bound is computed there. One test
-  on unseen data, so no correction for the search is needed (Nasr et al. 2021).
+  *evaluation* half, and the Clopper–Pearson bound is computed there. This bound
+  is **heuristic**: Clopper–Pearson assumes independent trials, which many
+  training runs give (Jagielski et al. 2020; Nasr et al. 2021) but one model's
+  scores on a fixed-size member/non-member split do not. It is reported, never
+  counted for ``violation``.
 - **Outcomes**: confusion counts of an attack whose rule was fixed without the
   data they count, each bounded as is.
 - **Coin-flip canaries** (one-run audit, Steinke, Nasr & Jagielski 2023): each
@@ -18,6 +21,18 @@ Three sources of evidence, each turned into a bound by :mod:`attacks.bounds`:
   for it (group privacy), so the audit bounds the group's epsilon with that
   delta and reports ``group bound / k`` as the per-record bound.
 
+Only the valid bounds (outcomes, one-run) feed ``violation``, and they are
+corrected for multiple testing: with F valid bounds each is computed at
+``significance / F`` (Bonferroni; the one-run grid then splits its share again),
+so "the largest bound is below the true epsilon" holds with probability at least
+``1 - significance`` for the maximum, as the message states.
+
+Every bound states its power, ``max_attainable``: the largest value it could have
+reported at its sizes with a perfect attacker (:func:`attacks.bounds.max_attainable_epsilon`,
+:func:`attacks.bounds.one_run_max_attainable`). When the largest attainable valid
+bound is below the claimed epsilon, the audit cannot detect a violation of the
+claim at all, and ``power_note`` says so in words.
+
 A lower bound above the claimed epsilon means the DP implementation is broken
 (DESIGN.md, privacy rule 5): the result says ``violation: true``, the message
 says so loudly, and the error is logged.
@@ -28,11 +43,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from attacks.bounds import epsilon_lower_bound, one_run_epsilon
+from attacks.bounds import epsilon_lower_bound, max_attainable_epsilon, one_run_epsilon, one_run_max_attainable
 
 __all__ = ["AuditConfig", "epsilon_lower_bound", "one_run_epsilon", "run"]
 
@@ -44,7 +59,9 @@ class AuditConfig:
     """Settings of the ``dp_audit`` audit.
 
     Attributes:
-        significance: probability that a reported bound is wrong (each bound).
+        significance: probability that the largest valid bound is wrong (the
+            family; each of F valid bounds is computed at ``significance / F``).
+            The heuristic MIA bound is computed at this level on its own.
         two_sided: Clopper–Pearson bounds also test the reverse direction.
         max_thresholds: candidate thresholds tried on the selection half
             (quantiles of its pooled scores when there are more distinct scores).
@@ -141,6 +158,14 @@ def mia_bound(
         "name": f"mia:{name}",
         "method": "clopper-pearson",
         "epsilon_lower_bound": bound,
+        "heuristic": True,
+        "significance": config.significance,
+        "max_attainable": max_attainable_epsilon(
+            n_members=eval_m.size, n_nonmembers=eval_n.size, delta=delta,
+            significance=config.significance, two_sided=config.two_sided,
+        ),
+        "note": ("heuristic: Clopper-Pearson assumes independent trials; here all scores come "
+                 "from one model, so this bound is not counted for a violation"),
         "details": {
             "signal": name,
             "threshold": threshold,
@@ -165,6 +190,12 @@ def outcome_bound(name: str, counts: Mapping[str, int], *, delta: float, config:
         "name": f"outcome:{name}",
         "method": "clopper-pearson",
         "epsilon_lower_bound": bound,
+        "heuristic": False,
+        "significance": config.significance,
+        "max_attainable": max_attainable_epsilon(
+            n_members=counts["tp"] + counts["fn"], n_nonmembers=counts["fp"] + counts["tn"], delta=delta,
+            significance=config.significance, two_sided=config.two_sided,
+        ),
         "details": {"counts": dict(counts), "two_sided": config.two_sided},
     }
 
@@ -211,26 +242,34 @@ def one_run_bound(
     grid = guess_counts(num_canaries=m, fractions=config.guess_fractions)
     per_test = config.significance / len(grid)
     delta_k = group_delta(delta=delta, copies=copies, epsilon=claimed_epsilon)
+    included = int(inclusion.sum())
     tried = []
     for k in grid:
         correct = int(inclusion[order[:k]].sum())
-        eps = 0.0
+        eps = attainable = 0.0
         if delta_k < 1:
             eps = one_run_epsilon(
                 num_canaries=m, num_guesses=k, num_correct=correct, delta=delta_k, significance=per_test
             )
-        tried.append({"num_guesses": k, "num_correct": correct, "group_epsilon_lower_bound": eps})
+            attainable = one_run_max_attainable(
+                num_canaries=m, num_guesses=k, num_included=included, delta=delta_k, significance=per_test
+            )
+        tried.append({"num_guesses": k, "num_correct": correct, "group_epsilon_lower_bound": eps,
+                      "group_max_attainable": attainable})
     chosen = max(tried, key=lambda t: t["group_epsilon_lower_bound"])
     return {
         "name": "one-run:canaries",
         "method": "one-run",
         "epsilon_lower_bound": chosen["group_epsilon_lower_bound"] / copies,
+        "heuristic": False,
+        "significance": config.significance,
+        "max_attainable": max(t["group_max_attainable"] for t in tried) / copies,
         "details": {
             "copies": copies,
             "group_delta": delta_k,
             "group_epsilon_lower_bound": chosen["group_epsilon_lower_bound"],
             "num_canaries": m,
-            "num_included": int(inclusion.sum()),
+            "num_included": included,
             "num_guesses": chosen["num_guesses"],
             "num_correct": chosen["num_correct"],
             "per_test_significance": per_test,
@@ -241,7 +280,7 @@ def one_run_bound(
 
 def _verdict(claimed: float | None, best: dict | None, significance: float) -> tuple[bool, str]:
     if best is None:
-        return False, "no evidence given: no bound computed"
+        return False, "no valid bound computed (no audit canaries or outcomes): no test of the claim"
     value, name = best["epsilon_lower_bound"], best["name"]
     if claimed is None:
         return False, (
@@ -255,6 +294,16 @@ def _verdict(claimed: float | None, best: dict | None, significance: float) -> t
             f"epsilon = {claimed:.4g}. The training does not give the privacy it reports."
         )
     return False, f"consistent: the largest lower bound {value:.4g} ({name}) <= claimed epsilon {claimed:.4g}"
+
+
+def power_note(claimed: float | None, max_attainable: float | None) -> str | None:
+    """In words, when the audit is too weak to test the claim: ``max_attainable < claimed``."""
+    if claimed is None or max_attainable is None or max_attainable >= claimed:
+        return None
+    return (
+        f"this audit cannot detect a violation above {max_attainable:.3g}: even a perfect attacker "
+        f"could not make it report more at its sizes, so it cannot test the claimed epsilon = {claimed:.4g}"
+    )
 
 
 def run(
@@ -297,29 +346,41 @@ def run(
     if isinstance(canary_copies, bool) or not isinstance(canary_copies, int) or canary_copies < 1:
         raise ValueError(f"dp_audit: canary_copies must be an integer >= 1, got {canary_copies!r}")
 
-    bounds = []
-    if member_scores is not None:
-        bounds.append(mia_bound(member_scores, nonmember_scores, delta=delta, config=config))
-    for name, counts in (outcomes or {}).items():
-        bounds.append(outcome_bound(name, counts, delta=delta, config=config))
+    family = len(outcomes or {}) + (canary_scores is not None)
+    valid_config = replace(config, significance=config.significance / max(family, 1))
+    valid = [outcome_bound(name, counts, delta=delta, config=valid_config) for name, counts in (outcomes or {}).items()]
     if canary_scores is not None:
-        bounds.append(
+        valid.append(
             one_run_bound(
                 canary_scores, canary_inclusion, delta=delta, copies=canary_copies,
-                claimed_epsilon=claimed, config=config,
+                claimed_epsilon=claimed, config=valid_config,
             )
         )
+    heuristic = ([mia_bound(member_scores, nonmember_scores, delta=delta, config=config)]
+                 if member_scores is not None else [])
 
-    best = max(bounds, key=lambda b: b["epsilon_lower_bound"], default=None)
+    best = max(valid, key=lambda b: b["epsilon_lower_bound"], default=None)
     violation, message = _verdict(claimed, best, config.significance)
     if violation:
         logger.error(message)
+    attainable = max((b["max_attainable"] for b in valid), default=None)
+    note = power_note(claimed, attainable)
+    if note is not None:
+        message = f"{message}; {note}"
+    if heuristic:
+        message += (f" (heuristic MIA bound epsilon >= {heuristic[0]['epsilon_lower_bound']:.4g}, "
+                    f"not counted)")
     return {
         "claimed_epsilon": claimed,
         "delta": float(delta),
         "significance": config.significance,
-        "bounds": bounds,
+        "correction": {"method": "bonferroni", "family_size": family,
+                       "per_bound_significance": valid_config.significance},
+        "bounds": heuristic + valid,
         "max_lower_bound": best["epsilon_lower_bound"] if best else 0.0,
+        "max_attainable": attainable,
+        "power_note": note,
+        "heuristic_max_lower_bound": heuristic[0]["epsilon_lower_bound"] if heuristic else None,
         "violation": violation,
         "message": message,
     }

@@ -157,3 +157,49 @@ def one_run_epsilon(
         else:
             high = mid
     return low
+
+
+def max_attainable_epsilon(
+    *,
+    n_members: int,
+    n_nonmembers: int,
+    delta: float = 0.0,
+    significance: float = 0.05,
+    two_sided: bool = False,
+) -> float:
+    """The largest :func:`epsilon_lower_bound` a test on these sizes can give: its power.
+
+    A perfect attacker (``tp = n_members``, ``fp = 0``) has Clopper–Pearson upper
+    bounds ``FNR_hat = 1 - (s/2)^(1/n_m)`` and ``FPR_hat = 1 - (s/2)^(1/n_n)`` at
+    ``s = significance``, so::
+
+        eps_max = ln((s/2)^(1/n_m) - delta) - ln(1 - (s/2)^(1/n_n))
+
+    (0 when the first logarithm's argument is not positive). No attacker, however
+    strong, makes the audit report more; a claimed epsilon above ``eps_max``
+    cannot be shown wrong by this audit.
+    """
+    return epsilon_lower_bound(
+        tp=_count("n_members", n_members), fn=0, fp=0, tn=_count("n_nonmembers", n_nonmembers),
+        delta=delta, significance=significance, two_sided=two_sided,
+    )
+
+
+def one_run_max_attainable(
+    *, num_canaries: int, num_guesses: int, num_included: int, delta: float = 0.0, significance: float = 0.05
+) -> float:
+    """The largest :func:`one_run_epsilon` for ``num_guesses`` guesses: a perfect attacker's.
+
+    A perfect attacker ranks the ``num_included`` inserted canaries first, so
+    ``min(num_guesses, num_included)`` of its top ``num_guesses`` guesses are right.
+    With every guess right and ``delta = 0`` the bound has a closed form
+    (``P[Bin(r, q) >= r] = q^r``)::
+
+        eps_max = logit(significance^(1/r)) = ln(q / (1 - q)),  q = significance^(1/r)
+    """
+    included = _count("num_included", num_included)
+    if included > num_canaries:
+        raise ValueError(f"num_included ({included}) must not exceed num_canaries ({num_canaries})")
+    return one_run_epsilon(num_canaries=num_canaries, num_guesses=num_guesses,
+                           num_correct=min(_count("num_guesses", num_guesses), included),
+                           delta=delta, significance=significance)
