@@ -48,6 +48,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from attacks.bounds import epsilon_lower_bound, max_attainable_epsilon, one_run_epsilon, one_run_max_attainable
+from attacks.duplicates import group_privacy
 
 __all__ = ["AuditConfig", "epsilon_lower_bound", "one_run_epsilon", "run"]
 
@@ -208,12 +209,12 @@ def guess_counts(*, num_canaries: int, fractions) -> list[int]:
 def group_delta(*, delta: float, copies: int, epsilon: float | None) -> float:
     """Delta of a group of ``copies`` records under (epsilon, delta)-DP: ``k e^((k-1) eps) delta``.
 
-    Without a claimed epsilon (a non-DP run) the given delta is used as is.
+    See :func:`attacks.duplicates.group_privacy`. Without a claimed epsilon (a
+    non-DP run) the given delta is used as is.
     """
-    if copies == 1 or epsilon is None or delta == 0:
+    if epsilon is None:
         return delta
-    exponent = (copies - 1) * epsilon + math.log(copies * delta)
-    return 1.0 if exponent >= 0 else math.exp(exponent)
+    return group_privacy(epsilon=epsilon, delta=delta, copies=copies)[1]
 
 
 def one_run_bound(

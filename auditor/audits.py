@@ -27,7 +27,7 @@ from auditor.schema import Schema
 log = logging.getLogger(__name__)
 
 MODEL_AUDITS = ("exposure", "mia", "dp_audit")
-DATA_AUDITS = ("distance", "pii", "quality")
+DATA_AUDITS = ("distance", "pii", "quality", "duplicates")
 ALL_AUDITS = MODEL_AUDITS + DATA_AUDITS
 Stage = Callable[[str], None]
 
@@ -120,6 +120,15 @@ def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd
         written["pii"] = _write(out, "pii", pii_run(
             synthetic=s, train=t, holdout=h if len(holdout) else None,
             config={"ner": config.pii_ner, "score_threshold": config.pii_threshold}, salt=salt))
+    if "duplicates" in config.audits:
+        _stage(stage, "duplicates")
+        from attacks.duplicates import run as duplicates_run
+
+        privacy = read_json(out.privacy) if out.privacy.exists() else {}
+        claimed = privacy.get("epsilon") if privacy.get("dp") else None
+        written["duplicates"] = _write(out, "duplicates", duplicates_run(
+            train=train[[c.name for c in schema.columns]], learned_columns=[c.name for c in schema.learned],
+            epsilon=claimed, delta=privacy.get("delta") if claimed is not None else None))
     if "quality" in config.audits:
         _stage(stage, "quality")
         from auditor.quality import run as quality_run

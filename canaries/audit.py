@@ -186,6 +186,9 @@ def run(inputs: ExposureInputs, config: CanaryConfig) -> dict[str, Any]:
 
     return {
         "max_exposure": max((r["exposure"] for r in inserted), default=None),
+        # The per-record guarantee speaks about records present once; repeated
+        # canaries are groups (covered at k eps), shown in by_repetition.
+        "max_exposure_single_copy": max((r["exposure"] for r in inserted if r["repetitions"] == 1), default=None),
         "log2_space": max(s.fmt.log2_size for s in spaces.values()),
         "by_repetition": by_repetition,
         "memorization": {"by_repetition": memorization_rows, "min_detected_repetitions": min_detected,

@@ -194,9 +194,16 @@ register(CheckSpec(
     missing=lambda r: "auditor verify-dp did not run (audit/dp_verify.json absent)",
 ))
 register(CheckSpec(
-    key="max_canary_exposure", label="highest canary exposure (bits)", op="<=", needs_model=True,
-    value=lambda r: _get(r, "canaries", "max_exposure"),
-    missing=_section_missing("canaries", "the canary exposure audit"),
+    key="max_canary_exposure", label="highest exposure of a canary inserted once (bits)", op="<=",
+    needs_model=True,
+    value=lambda r: _get(r, "canaries", "max_exposure_single_copy"),
+    missing=lambda r: ("the canary exposure audit did not run" if "canaries" not in r
+                       else "no canary inserted exactly once was scored (repetitions lack 1?)"),
+))
+register(CheckSpec(
+    key="max_duplicated_records", label="training records whose learned values occur more than once", op="<=",
+    value=lambda r: _get(r, "duplicates", "learned", "duplicated_records"),
+    missing=_section_missing("duplicates", "the duplicate count"),
 ))
 register(CheckSpec(
     key="max_mia_auc", label="membership-inference AUC (strongest attack)", op="<=", lo=0.5, hi=1.0,

@@ -19,7 +19,8 @@ from reports.rundir import RunFiles
 
 SCHEMA_VERSION = "1.0"
 
-AUDIT_SECTIONS = ("privacy", "dp_verify", "generation", "canaries", "mia", "audit", "distance", "pii", "quality")
+AUDIT_SECTIONS = ("privacy", "dp_verify", "generation", "canaries", "mia", "audit", "distance", "pii", "quality",
+                  "duplicates")
 
 
 def _tool_version() -> str | None:

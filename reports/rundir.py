@@ -35,6 +35,7 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
         "dcr_train_share", "dcr_train_share_ci", "exact_copy_rate", "exact_copies", "dcr_hist")),
     "pii": ("audit/pii.json", ("synthetic", "replay", "holdout_control", "examples")),
     "quality": ("audit/quality.json", ("fidelity", "column_shapes", "pair_trends")),
+    "duplicates": ("audit/duplicates.json", ("learned", "exact", "epsilon", "delta")),
 }
 
 

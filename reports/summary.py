@@ -74,8 +74,8 @@ def headline(record: Mapping[str, Any]) -> list[Headline]:
     canaries = record.get("canaries")
     if canaries is not None:
         out.append(Headline(
-            "exposure", "Canary exposure", f"{fmt(canaries['max_exposure'])} bits",
-            f"of {fmt(canaries['log2_space'])} possible",
+            "exposure", "Canary exposure", f"{fmt(canaries.get('max_exposure_single_copy'))} bits",
+            f"inserted once, of {fmt(canaries['log2_space'])} possible; {fmt(canaries['max_exposure'])} with repeats",
             "how strongly planted secrets were memorized (0 = not at all, maximum = fully)",
             _check_state(record, "max_canary_exposure")))
     aucs = mia_values(record, lambda a: a.get("auc"))

@@ -49,7 +49,7 @@ def dp_run() -> dict[str, dict]:
         "generation.json": {"requested": 2000, "generated": 2000, "valid": 1934, "invalid": 66,
                             "validity": 0.967, "scrubbed_canary_rows": 0, "scrubbed_pii_rows": 3},
         "audit/exposure.json": {
-            "max_exposure": 3.71, "log2_space": 26.58,
+            "max_exposure": 3.71, "max_exposure_single_copy": 2.14, "log2_space": 26.58,
             "by_repetition": [
                 {"repetitions": 1, "n": 10, "exposure_mean": 0.93, "exposure_max": 2.14,
                  "max_possible": 26.58, "method": "exact"},
@@ -84,6 +84,16 @@ def dp_run() -> dict[str, dict]:
                         "details": {}}],
             "max_lower_bound": 0.41, "violation": False,
             "message": "empirical lower bound 0.41 is below the claimed 7.93",
+        },
+        "audit/duplicates.json": {
+            "learned": {"columns": ["diagnosis", "age"], "n_records": 4000, "duplicated_records": 5,
+                        "duplicate_groups": 2, "max_copies": 3,
+                        "by_copies": [{"copies": 2, "groups": 1, "records": 2, "epsilon": 15.86,
+                                       "delta": 2 * 2.718281828 ** 7.93 * 1e-5},
+                                      {"copies": 3, "groups": 1, "records": 3, "epsilon": 23.79, "delta": 1.0}]},
+            "exact": {"columns": ["diagnosis", "age", "name"], "n_records": 4000, "duplicated_records": 0,
+                      "duplicate_groups": 0, "max_copies": 1, "by_copies": []},
+            "epsilon": 7.93, "delta": 1e-5,
         },
         "audit/distance.json": {
             "dcr_train_share": 0.507, "dcr_train_share_ci": [0.485, 0.529], "exact_copy_rate": 0.0005,
@@ -131,7 +141,7 @@ def nodp_run() -> dict[str, dict]:
     files["model/privacy.json"].update(dp=False, epsilon=None, delta=None, epsilon_rdp=None, accountant=None,
                                         noise_multiplier=0.0, max_grad_norm=None)
     exp = files["audit/exposure.json"]
-    exp["max_exposure"] = 24.9
+    exp["max_exposure"], exp["max_exposure_single_copy"] = 24.9, 12.5
     exp["by_repetition"][1].update(exposure_mean=21.3, exposure_max=24.9)
     exp["extraction"].update(greedy_extracted=9, beam_extracted=14)
     exp["memorization"]["min_detected_repetitions"] = 10

@@ -149,3 +149,13 @@ def test_word_secrets_after_a_space_carry_the_space():
                          beam_width=2, exact_max_space=10, n_references=30)
     out = run(ExposureInputs(scorer=scorer, manifest=manifest), small)
     assert out["methods"]["name"]["method"] == "sampled" and len(out["canaries"]) == 2
+
+
+def test_single_copy_exposure_is_the_per_record_claim(audited):
+    # The schedule holds one canary inserted once and one inserted twice: the
+    # policy value reads only the former; max_exposure keeps the memorization picture.
+    inserted = [r for r in audited["canaries"] if r["inserted"]]
+    once = [r["exposure"] for r in inserted if r["repetitions"] == 1]
+    assert len(once) == 1 and len(inserted) == 2
+    assert audited["max_exposure_single_copy"] == once[0]
+    assert audited["max_exposure"] == max(r["exposure"] for r in inserted)

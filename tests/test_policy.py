@@ -16,7 +16,7 @@ CONTROL_KEYS = {"max_excess_replayed_pii", "max_replayed_in_context", "max_exces
                 "max_excess_near_copies"}
 ISSUE_KEYS = {"max_epsilon", "max_delta", "max_canary_exposure", "max_mia_auc", "max_mia_tpr_at_1pct_fpr",
               "max_replayed_pii", "max_dcr_train_share", "min_validity", "min_fidelity", "require_dp",
-              "require_dp_verified"} | CONTROL_KEYS
+              "require_dp_verified", "max_duplicated_records"} | CONTROL_KEYS
 # The raw replay count stays a key for user policies; the presets gate on the excess over the control.
 # verify-dp is a separate command (neither the demo nor `auditor run` runs it): no preset requires it.
 PRESET_KEYS = ISSUE_KEYS - {"max_replayed_pii", "require_dp", "require_dp_verified"}
@@ -101,7 +101,8 @@ def test_values_come_from_the_audit_files(tmp_path):
     assert values == {
         "max_epsilon": files["model/privacy.json"]["epsilon"],
         "max_delta": files["model/privacy.json"]["delta"],
-        "max_canary_exposure": files["audit/exposure.json"]["max_exposure"],
+        "max_canary_exposure": files["audit/exposure.json"]["max_exposure_single_copy"],
+        "max_duplicated_records": 5,
         "max_mia_auc": max([s["auc"] for s in mia.values()] + [files["audit/distance.json"]["mia"]["auc"]]),
         "max_mia_tpr_at_1pct_fpr": max(s["tpr_at_fpr"]["0.01"] for s in mia.values()),
         "max_replayed_pii": 2 + 1,
@@ -113,6 +114,7 @@ def test_values_come_from_the_audit_files(tmp_path):
 
 @pytest.mark.parametrize("omit, key", [
     ("audit/exposure.json", "max_canary_exposure"),
+    ("audit/duplicates.json", "max_duplicated_records"),
     ("audit/pii.json", "max_replayed_pii"),
     ("audit/distance.json", "max_dcr_train_share"),
     ("audit/quality.json", "min_fidelity"),
