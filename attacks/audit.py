@@ -279,6 +279,33 @@ def one_run_bound(
     }
 
 
+def perfect_one_run_epsilon(*, num_canaries: int, delta: float, config: AuditConfig) -> float:
+    """Largest one-run bound with ``num_canaries`` canaries, half of them included, perfect guesses.
+
+    The grid and Bonferroni split of :func:`one_run_bound` (at ``config.significance``),
+    so this is what the audit can reach at that size, before seeing any data.
+    """
+    grid = guess_counts(num_canaries=num_canaries, fractions=config.guess_fractions)
+    return max(one_run_max_attainable(num_canaries=num_canaries, num_guesses=k, num_included=num_canaries // 2,
+                                      delta=delta, significance=config.significance / len(grid)) for k in grid)
+
+
+def canaries_needed(*, target_epsilon: float, delta: float, config: AuditConfig,
+                    start: int = 100, max_canaries: int = 64_000) -> int | None:
+    """Fewest audit canaries (``start`` doubled) whose perfect one-run bound exceeds ``target_epsilon``.
+
+    None when even ``max_canaries`` cannot: with ``delta > 0`` the ``2 m delta`` term
+    of the p-value grows with m, so the one-run audit saturates (about 5.7 at
+    ``delta = 1e-5``) and larger claims cannot be tested by it at all.
+    """
+    m = start
+    while m <= max_canaries:
+        if perfect_one_run_epsilon(num_canaries=m, delta=delta, config=config) > target_epsilon:
+            return m
+        m *= 2
+    return None
+
+
 def _verdict(claimed: float | None, best: dict | None, significance: float) -> tuple[bool, str]:
     if best is None:
         return False, "no valid bound computed (no audit canaries or outcomes): no test of the claim"
@@ -297,14 +324,24 @@ def _verdict(claimed: float | None, best: dict | None, significance: float) -> t
     return False, f"consistent: the largest lower bound {value:.4g} ({name}) <= claimed epsilon {claimed:.4g}"
 
 
-def power_note(claimed: float | None, max_attainable: float | None) -> str | None:
-    """In words, when the audit is too weak to test the claim: ``max_attainable < claimed``."""
+def power_note(claimed: float | None, max_attainable: float | None, *, needed: int | None = None,
+               searched: bool = False, delta: float = 0.0) -> str | None:
+    """In words, when the audit is too weak to test the claim: ``max_attainable < claimed``.
+
+    With ``searched`` (the one-run audit's size was checked by :func:`canaries_needed`)
+    the note also says how many audit canaries would reach the claim, or that none would.
+    """
     if claimed is None or max_attainable is None or max_attainable >= claimed:
         return None
-    return (
+    note = (
         f"this audit cannot detect a violation above {max_attainable:.3g}: even a perfect attacker "
         f"could not make it report more at its sizes, so it cannot test the claimed epsilon = {claimed:.4g}"
     )
+    if searched and needed is not None:
+        note += f" (about {needed} audit canaries would)"
+    elif searched:
+        note += f" (no number of audit canaries would at delta = {delta:.3g}: the one-run audit saturates)"
+    return note
 
 
 def run(
@@ -365,7 +402,10 @@ def run(
     if violation:
         logger.error(message)
     attainable = max((b["max_attainable"] for b in valid), default=None)
-    note = power_note(claimed, attainable)
+    searched = claimed is not None and canary_scores is not None and canary_copies == 1 and (
+        attainable is None or attainable < claimed)
+    needed = canaries_needed(target_epsilon=claimed, delta=delta, config=valid_config) if searched else None
+    note = power_note(claimed, attainable, needed=needed, searched=searched, delta=delta)
     if note is not None:
         message = f"{message}; {note}"
     if heuristic:
@@ -381,6 +421,7 @@ def run(
         "max_lower_bound": best["epsilon_lower_bound"] if best else 0.0,
         "max_attainable": attainable,
         "power_note": note,
+        "canaries_needed": needed,
         "heuristic_max_lower_bound": heuristic[0]["epsilon_lower_bound"] if heuristic else None,
         "violation": violation,
         "message": message,

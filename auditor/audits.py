@@ -27,7 +27,7 @@ from auditor.schema import Schema
 log = logging.getLogger(__name__)
 
 MODEL_AUDITS = ("exposure", "mia", "dp_audit")
-DATA_AUDITS = ("distance", "pii", "quality", "duplicates")
+DATA_AUDITS = ("distance", "pii", "quality", "duplicates", "anonymity")
 ALL_AUDITS = MODEL_AUDITS + DATA_AUDITS
 Stage = Callable[[str], None]
 
@@ -129,6 +129,17 @@ def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd
         written["duplicates"] = _write(out, "duplicates", duplicates_run(
             train=train[[c.name for c in schema.columns]], learned_columns=[c.name for c in schema.learned],
             epsilon=claimed, delta=privacy.get("delta") if claimed is not None else None))
+    if "anonymity" in config.audits and len(holdout):
+        _stage(stage, "anonymity")
+        from attacks.anonymity import AnonymityConfig
+        from attacks.anonymity import run as anonymity_run
+
+        # Fresh fakes were never learned: attacking them measures chance, not the data.
+        learned = {c.name: kinds[c.name] for c in schema.learned}
+        fmts = {c.name: c.format for c in schema.learned if c.kind == "datetime"}
+        written["anonymity"] = _write(out, "anonymity", anonymity_run(
+            synthetic=synthetic[list(learned)], train=train[list(learned)], holdout=holdout[list(learned)],
+            column_kinds=learned, config=AnonymityConfig(datetime_formats=fmts, seed=config.seed)))
     if "quality" in config.audits:
         _stage(stage, "quality")
         from auditor.quality import run as quality_run

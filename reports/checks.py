@@ -248,6 +248,37 @@ register(CheckSpec(
     value=lambda r: _get(r, "distance", "dcr_train_share"),
     missing=_section_missing("distance", "the distance audit"),
 ))
+def _risk_low(*path: str) -> Callable[[Record], float | None]:
+    """The lower end of a risk's confidence interval: the check fails only on evidence of risk."""
+    def value(record: Record) -> float | None:
+        ci = _get(record, "anonymity", *path)
+        return ci[0] if ci else None
+
+    return value
+
+
+def _anonymity_missing(what: str) -> Callable[[Record], str]:
+    def missing(record: Record) -> str:
+        if "anonymity" not in record:
+            return "the anonymity audit did not run (it needs a holdout control)"
+        return f"the {what} attack could not be measured (too few columns, or the control always succeeds)"
+
+    return missing
+
+
+register(CheckSpec(
+    key="max_singling_out_risk", label="singling-out risk beyond the control (lower 95% bound)", op="<=", hi=1.0,
+    value=_risk_low("singling_out", "risk_ci"), missing=_anonymity_missing("singling-out"),
+))
+register(CheckSpec(
+    key="max_linkability_risk", label="linkability risk beyond the control (lower 95% bound)", op="<=", hi=1.0,
+    value=_risk_low("linkability", "risk_ci"), missing=_anonymity_missing("linkability"),
+))
+register(CheckSpec(
+    key="max_inference_risk", label="attribute-inference risk beyond the control (worst column, lower bound)",
+    op="<=", hi=1.0,
+    value=_risk_low("inference", "worst_risk_ci"), missing=_anonymity_missing("attribute-inference"),
+))
 register(CheckSpec(
     key="min_validity", label="share of generated rows that are valid", op=">=", hi=1.0, needs_model=True,
     value=_validity,

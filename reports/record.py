@@ -20,7 +20,7 @@ from reports.rundir import RunFiles
 SCHEMA_VERSION = "1.0"
 
 AUDIT_SECTIONS = ("privacy", "dp_verify", "generation", "canaries", "mia", "audit", "distance", "pii", "quality",
-                  "duplicates")
+                  "duplicates", "anonymity")
 
 
 def _tool_version() -> str | None:

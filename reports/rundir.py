@@ -36,6 +36,7 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "pii": ("audit/pii.json", ("synthetic", "replay", "holdout_control", "examples")),
     "quality": ("audit/quality.json", ("fidelity", "column_shapes", "pair_trends")),
     "duplicates": ("audit/duplicates.json", ("learned", "exact", "epsilon", "delta")),
+    "anonymity": ("audit/anonymity.json", ("singling_out", "linkability", "inference", "n_compared")),
 }
 
 

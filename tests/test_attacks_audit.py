@@ -247,3 +247,28 @@ def test_bonferroni_keeps_the_family_error_rate_under_null():
         false += out["violation"]
     assert out["correction"]["family_size"] == 3
     assert false <= 35
+
+
+def test_canaries_needed_by_hand_and_saturation():
+    from attacks.audit import canaries_needed, perfect_one_run_epsilon
+    config = AuditConfig()
+    # delta = 0, m = 200 (100 included), grid 4, 10, 20, 40, 60, 100 at 0.05/6: the best is k = 100:
+    # q = (0.05/6)^(1/100) = e^(-0.0478749) = 0.953253, ln(0.953253 / 0.046747) = 3.0151.
+    assert perfect_one_run_epsilon(num_canaries=200, delta=0.0, config=config) == pytest.approx(3.0151, abs=1e-4)
+    # m = 100 reaches 2.298 < 3, m = 200 reaches 3.015 > 3: 200 is the first doubling that does.
+    assert canaries_needed(target_epsilon=3.0, delta=0.0, config=config) == 200
+    # With delta = 1e-5 the 2 m delta term caps the audit near 5.7: a claim of 10 is out of reach.
+    assert canaries_needed(target_epsilon=10.0, delta=1e-5, config=config) is None
+
+
+def test_power_note_says_how_many_canaries_or_none():
+    inclusion = np.arange(100) < 50
+    out = audit.run(canary_scores=inclusion.astype(float), canary_inclusion=inclusion, claimed_epsilon=3.0,
+                    delta=0.0)
+    assert out["canaries_needed"] == 200 and "about 200 audit canaries would" in out["power_note"]
+    out = audit.run(canary_scores=inclusion.astype(float), canary_inclusion=inclusion, claimed_epsilon=10.0,
+                    delta=1e-5)
+    assert out["canaries_needed"] is None and "no number of audit canaries would" in out["power_note"]
+    out = audit.run(canary_scores=inclusion.astype(float), canary_inclusion=inclusion, claimed_epsilon=1.0,
+                    delta=0.0)
+    assert out["power_note"] is None and out["canaries_needed"] is None  # 2.30 >= 1: the audit can speak
