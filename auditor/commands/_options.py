@@ -36,7 +36,7 @@ def train_options(f):
         click.option("--domains", type=click.Choice(["dp", "data"]), default="dp", show_default=True, help="Undeclared categorical domains and numeric magnitudes: selected with DP, or taken from the data (outside the guarantee)."),
         click.option("--no-canaries", is_flag=True, help="Do not plant canaries (no exposure audit)."),
         click.option("--canary-repetitions", type=BoundedListType(REPETITIONS), default="1,2,4,8,16", show_default=True, help="Copies per scheduled canary."),
-        click.option("--audit-canaries", type=BoundedType(AUDIT_CANARIES), default=100, show_default=True, help="Coin-flip canaries for the one-run DP audit."),
+        click.option("--audit-canaries", type=BoundedType(AUDIT_CANARIES), default=300, show_default=True, help="Coin-flip canaries for the one-run DP audit."),
         click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda."),
         click.option("--clipping", type=click.Choice(["auto", "bookkeeping", "opacus"]), default="auto", show_default=True, help="Per-sample clipping engine (epsilon does not depend on it)."),
         click.option("--checkpoint-every", type=BoundedType(TRAIN["checkpoint_every"]), default=25, show_default=True, help="Steps between checkpoints."),

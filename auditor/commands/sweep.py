@@ -41,7 +41,7 @@ def _grid_options(f):
 @click.option("--domains", type=click.Choice(["dp", "data"]), help="Undeclared categorical domains (default dp).")
 @click.option("--no-canaries", is_flag=True, default=None, help="Do not plant canaries (no exposure audit).")
 @click.option("--canary-repetitions", type=BoundedListType(REPETITIONS), help="Copies per scheduled canary (default 1,2,4,8,16).")
-@click.option("--audit-canaries", type=BoundedType(AUDIT_CANARIES), help="Coin-flip canaries for the one-run DP audit (default 100).")
+@click.option("--audit-canaries", type=BoundedType(AUDIT_CANARIES), help="Coin-flip canaries for the one-run DP audit (default 300).")
 @click.option("--device", help="auto | cpu | cuda (default auto).")
 @click.option("--checkpoint-every", type=BoundedType(TRAIN["checkpoint_every"]), help="Steps between checkpoints (default 25).")
 @click.option("--num-records", "-n", type=BoundedType(NUM_RECORDS), help="Rows each point generates (default: as many as the input records).")
