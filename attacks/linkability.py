@@ -31,6 +31,8 @@ def nearest_rows(queries: np.ndarray, references: np.ndarray, *, k: int) -> np.n
     k = min(k, len(references))
     distances = (queries * queries).sum(1)[:, None] - 2.0 * queries @ references.T + (references * references).sum(1)
     distances = np.round(np.maximum(distances, 0.0), 9)
+    if k == 1:
+        return np.argmin(distances, axis=1)[:, None]  # the first minimum: the lower index on ties
     return np.argsort(distances, axis=1, kind="stable")[:, :k]
 
 

@@ -44,13 +44,20 @@ def _condition_mask(values: np.ndarray, op: str, value: object) -> np.ndarray:
         return values <= value if op == "<=" else values >= value
 
 
-def predicate_mask(frame: pd.DataFrame, predicate: Predicate) -> np.ndarray:
-    """Rows of ``frame`` that satisfy every condition of ``predicate`` (NaN never compares true)."""
-    mask = np.ones(len(frame), dtype=bool)
+def column_arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The columns of a canonical frame as numpy arrays (float or object), read once."""
+    return {c: frame[c].to_numpy(dtype=np.float64 if pd.api.types.is_float_dtype(frame[c]) else object)
+            for c in frame.columns}
+
+
+def predicate_mask(table: pd.DataFrame | Mapping[str, np.ndarray], predicate: Predicate) -> np.ndarray:
+    """Rows of ``table`` that satisfy every condition of ``predicate`` (NaN never compares true)."""
+    mask = None
     for column, op, value in predicate:
         if op not in OPS:
             raise ValueError(f"singling out: unknown operator {op!r} (expected one of {OPS})")
-        mask &= _condition_mask(frame[column].to_numpy(), op, value)
+        condition = _condition_mask(np.asarray(table[column]), op, value)
+        mask = condition if mask is None else mask & condition
     return mask
 
 
@@ -85,20 +92,24 @@ def multivariate_predicates(synthetic: pd.DataFrame, *, numeric: set[str], n_pre
         raise ValueError(f"singling out: n_predicates and n_cols must be >= 1, got {n_predicates}, {n_cols}")
     columns = list(synthetic.columns)
     n_cols = min(n_cols, len(columns))
-    medians = {c: float(np.nanmedian(synthetic[c].to_numpy(dtype=np.float64))) for c in numeric
-               if np.isfinite(synthetic[c].to_numpy(dtype=np.float64)).any()}
+    table = column_arrays(synthetic)
+    medians = {c: float(np.nanmedian(table[c].astype(np.float64))) for c in numeric
+               if np.isfinite(table[c].astype(np.float64)).any()}
+    ordered = {c for c in numeric if c in medians}
     found: dict[Predicate, None] = {}
     for _ in range(max_attempts or 20 * n_predicates):
         if len(found) >= n_predicates:
             break
-        row = synthetic.iloc[int(rng.integers(len(synthetic)))]
-        chosen = [columns[i] for i in rng.choice(len(columns), size=n_cols, replace=False)]
-        predicate = predicate_from_row(row, chosen, numeric={c for c in numeric if c in medians}, medians=medians)
-        if predicate not in found and predicate_mask(synthetic, predicate).sum() == 1:
+        i = int(rng.integers(len(synthetic)))
+        chosen = [columns[j] for j in rng.choice(len(columns), size=n_cols, replace=False)]
+        row = {c: table[c][i] for c in chosen}
+        predicate = predicate_from_row(row, chosen, numeric=ordered, medians=medians)
+        if predicate not in found and predicate_mask(table, predicate).sum() == 1:
             found[predicate] = None
     return list(found)
 
 
 def singled_out(frame: pd.DataFrame, predicates: Sequence[Predicate]) -> int:
     """How many ``predicates`` match exactly one row of ``frame``: the attack's successes."""
-    return sum(int(predicate_mask(frame, p).sum() == 1) for p in predicates)
+    table = column_arrays(frame)
+    return sum(int(predicate_mask(table, p).sum() == 1) for p in predicates)

@@ -29,8 +29,8 @@ class CanaryConfig:
         per_repetition: canaries inserted at each copy count.
         twins: held-out twins (never inserted) per scheduled canary.
         audit_canaries: size m of the coin-flip audit set (each inserted once with
-            probability 1/2) for the one-run DP audit; 0 for none. The default 500
-            lets a perfect attacker reach epsilon 3.9 at delta 1e-5 (100: 2.3), above
+            probability 1/2) for the one-run DP audit; 0 for none. The default 300
+            lets a perfect attacker reach epsilon 3.4 at delta 1e-5 (100: 2.3), above
             the external preset's max_epsilon of 3; no size reaches the internal
             preset's 10 at that delta (the audit saturates near 5.7), which the
             dp_audit report says. Costs about m/2 more training rows.
@@ -52,7 +52,7 @@ class CanaryConfig:
     repetitions: tuple[int, ...] = (1, 2, 4, 8, 16)
     per_repetition: int = 4
     twins: int = 1
-    audit_canaries: int = 500
+    audit_canaries: int = 300
     exact_max_space: int = 1_000_000
     n_references: int = 20_000
     sampled_method: str = "extrapolation"

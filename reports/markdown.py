@@ -96,6 +96,8 @@ def _sections(record: Mapping[str, Any]) -> list[str]:
         flag = " — **VIOLATION: the claimed ε is wrong**" if a["violation"] else ""
         lines.append(f"**Empirical ε lower bound:** {fmt(a['max_lower_bound'])} vs claimed "
                      f"{fmt(a['claimed_epsilon'])}{flag}")
+        if a.get("power_note"):
+            lines.append(f"**Audit power:** {a['power_note']}")
     if "distance" in record:
         d = record["distance"]
         lines.append(f"**Distance to closest record:** {fmt(d['dcr_train_share'])} of synthetic rows closer to "
@@ -117,6 +119,19 @@ def _sections(record: Mapping[str, Any]) -> list[str]:
             lines += [_copies_line(what, control_block[key]) for key, what in
                       (("unique", "Training records whose unique PII value reappears"),
                        ("in_context", "Training records re-identified in context"))]
+    if "duplicates" in record:
+        du = record["duplicates"]["learned"]
+        lines.append(f"**Duplicated training records** (learned columns): {fmt(du['duplicated_records'])} of "
+                     f"{fmt(du['n_records'])}, up to {fmt(du['max_copies'])} copies")
+    if "anonymity" in record:
+        an = record["anonymity"]
+        risks = [(label, an[key] if key != "inference" else
+                  (an[key] or {}).get("by_secret", {}).get((an[key] or {}).get("worst_secret")))
+                 for label, key in (("singling out", "singling_out"), ("linkability", "linkability"),
+                                    ("inference", "inference"))]
+        lines.append("**Risk beyond the control** (95% CI): " + "; ".join(
+            f"{label} {fmt(r['risk'])} ({fmt(r['risk_ci'][0])}–{fmt(r['risk_ci'][1])})"
+            for label, r in risks if r))
     if "quality" in record:
         q = record["quality"]
         tstr = q.get("tstr")

@@ -26,3 +26,42 @@ def test_old_records_without_the_new_keys_still_render(tmp_path):
     del files["audit/exposure.json"]["max_exposure_single_copy"]
     html = render_html(build_report(write_run(tmp_path, files, omit=("audit/duplicates.json",))))
     assert 'id="duplicates"' not in html and 'id="dp-audit-power"' not in html
+
+
+def test_markdown_states_power_duplicates_and_anonymity_risks(tmp_path):
+    from reports.markdown import render_markdown
+
+    files = dp_run()
+    files["audit/dp_audit.json"]["power_note"] = "this audit cannot detect a violation above 3.91"
+    rates = {"train": 0.3, "control": 0.1, "excess": 0.2, "excess_ci": [0.1, 0.3], "n_train": 300,
+             "n_control": 300}
+    files["audit/anonymity.json"] = {
+        "singling_out": dict(rates, risk=0.2222, risk_ci=[0.0912, 0.3466]),
+        "linkability": dict(rates, risk=0.0103, risk_ci=[-0.0117, 0.0311]),
+        "inference": {"by_secret": {"age": dict(rates, risk=0.0417, risk_ci=[-0.0628, 0.1571])},
+                      "worst_secret": "age", "worst_risk": 0.0417, "worst_risk_ci": [-0.0628, 0.1571]},
+        "n_compared": 400, "n_attacks": 300}
+    md = render_markdown(build_report(write_run(tmp_path, files)))
+    assert "**Audit power:** this audit cannot detect a violation above 3.91" in md
+    assert "**Duplicated training records** (learned columns): 5 of 4000, up to 3 copies" in md
+    assert ("singling out 0.2222 (0.0912–0.3466); linkability 0.0103 (-0.0117–0.0311); "
+            "inference 0.0417 (-0.0628–0.1571)") in md
+
+
+def test_anonymity_checks_read_the_lower_risk_bound(tmp_path):
+    from reports.policy import evaluate, policy_from_mapping
+
+    files = dp_run()
+    rates = {"train": 0.3, "control": 0.1, "excess": 0.2, "excess_ci": [0.1, 0.3], "n_train": 300,
+             "n_control": 300}
+    files["audit/anonymity.json"] = {
+        "singling_out": dict(rates, risk=0.2222, risk_ci=[0.0912, 0.3466]),
+        "linkability": dict(rates, risk=0.0103, risk_ci=[-0.0117, 0.0311]),
+        "inference": None, "n_compared": 400}
+    record = build_report(write_run(tmp_path, files))
+    policy = policy_from_mapping({"max_singling_out_risk": 0.05, "max_linkability_risk": 0.05,
+                                  "max_inference_risk": 0.05}, name="t")
+    checks = {c.name: c for c in evaluate(record, policy)}
+    assert checks["max_singling_out_risk"].value == 0.0912 and not checks["max_singling_out_risk"].passed
+    assert checks["max_linkability_risk"].value == -0.0117 and checks["max_linkability_risk"].passed
+    assert checks["max_inference_risk"].value is None and "could not be measured" in checks["max_inference_risk"].note

@@ -52,8 +52,23 @@ def test_report_values_equal_audit_files(nodp_run):
     assert record["mia"]["signals"]["loss"]["auc"] == mia["signals"]["loss"]["auc"]
     assert record["pii"]["replay"] == pii["replay"]
     assert record["privacy"]["dp"] is False
-    for section in ("canaries", "mia", "audit", "distance", "pii", "quality"):
+    for section in ("canaries", "mia", "audit", "distance", "pii", "quality", "duplicates", "anonymity"):
         assert section in record
+
+
+def test_claims_are_per_record_and_bounds_state_their_power(nodp_run):
+    run, _ = nodp_run
+    record = json.loads((run / "report.json").read_text())
+    exposure = json.loads((run / "audit" / "exposure.json").read_text())
+    once = [c["exposure"] for c in exposure["canaries"] if c["inserted"] and c["repetitions"] == 1]
+    check = next(c for c in record["checks"] if c["name"] == "max_canary_exposure")
+    assert check["value"] == exposure["max_exposure_single_copy"] == max(once)
+    audit = record["audit"]
+    assert all("max_attainable" in b and "heuristic" in b for b in audit["bounds"])
+    assert [b["heuristic"] for b in audit["bounds"] if b["name"].startswith("mia:")] == [True]
+    assert audit["correction"]["family_size"] == 1  # the one-run canaries alone feed the violation
+    assert record["duplicates"]["learned"]["n_records"] > 0 and record["duplicates"]["epsilon"] is None
+    assert {"singling_out", "linkability", "inference"} <= set(record["anonymity"])
 
 
 def test_report_leaks_no_canary_secret_and_no_training_pii(nodp_run):
@@ -87,6 +102,7 @@ def test_model_free_audit_of_any_generator(tmp_path, capsys, nodp_run, demo_smal
                              "-q")
     assert code == 0, err
     record = json.loads((tmp_path / "mf" / "report.json").read_text())
-    assert {"distance", "pii", "quality"} <= set(record) and "canaries" not in record and "mia" not in record
+    assert {"distance", "pii", "quality", "duplicates", "anonymity"} <= set(record)
+    assert "canaries" not in record and "mia" not in record
     code, out, err = run_cli(capsys, "audit", "--synthetic", run / "synthetic.csv", "--out", tmp_path / "x")
     assert code == 2 and "--train" in err
