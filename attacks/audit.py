@@ -298,11 +298,14 @@ def canaries_needed(*, target_epsilon: float, delta: float, config: AuditConfig,
     of the p-value grows with m, so the one-run audit saturates (about 5.7 at
     ``delta = 1e-5``) and larger claims cannot be tested by it at all.
     """
-    m = start
+    m, previous = start, -1.0
     while m <= max_canaries:
-        if perfect_one_run_epsilon(num_canaries=m, delta=delta, config=config) > target_epsilon:
+        reached = perfect_one_run_epsilon(num_canaries=m, delta=delta, config=config)
+        if reached > target_epsilon:
             return m
-        m *= 2
+        if reached <= previous:  # past the saturation point: more canaries only lower the bound
+            return None
+        m, previous = m * 2, reached
     return None
 
 
