@@ -15,6 +15,8 @@ def test_html_shows_single_copy_exposure_duplicates_and_audit_power(tmp_path):
     files["audit/dp_audit.json"]["bounds"][1].update(heuristic=True, max_attainable=3.48)
     html = render_html(build_report(write_run(tmp_path, files)))
     assert "<strong>1.987</strong> bits, the value the policy checks" in html
+    # the repetition curve states each group's epsilon: 10 copies at 7.93 -> 79.3
+    assert "<th>Covered at ε (kε)</th>" in html and '<td class="num">79.3</td>' in html
     assert 'id="duplicates"' in html and "<strong>5</strong> of 4000 training records" in html
     assert '<td class="num">15.86</td>' in html and '<td class="num">23.79</td>' in html
     assert 'id="dp-audit-power"' in html and "cannot detect a violation above 4.57" in html
