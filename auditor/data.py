@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 import math
@@ -411,15 +412,16 @@ def write_records(records: pd.DataFrame | Sequence[str], path: str | os.PathLike
 # --------------------------------------------------------------------------- hashing
 
 
-def data_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 (hex) of a canonical serialisation of the records.
+def data_hash(frame: pd.DataFrame, *, key: str | None = None) -> str:
+    """SHA-256 (hex) of a canonical serialisation of the records; HMAC-SHA256 keyed with
+    ``key`` (a run's private salt) when given, so that the hash cannot confirm a guessed table.
 
     The serialisation is one compact JSON array per line: first the column names,
     then each row's cells as text (missing as ``""``), in frame order. Equal
     records give equal hashes whatever the source format; any change to a name,
     a value or the row order changes it.
     """
-    h = hashlib.sha256()
+    h = hashlib.sha256() if key is None else hmac.new(key.encode("utf-8"), digestmod=hashlib.sha256)
     names = [str(c) for c in frame.columns]
     h.update(json.dumps(names, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
     for row in frame.itertuples(index=False):
@@ -720,6 +722,8 @@ def schema_facts_outside_guarantee(schema: Schema) -> list[str]:
             facts.append(f"format={c.format}")
         elif c.kind == "pattern":
             facts.append(f"pattern={c.pattern}")
+        elif c.kind == "text":
+            facts.append(f"max_tokens={c.max_tokens}")  # sets the model's maximum length
         elif c.kind == "categorical" and c.categories is not None:
             facts.append(f"domain of {len(c.categories)} values")
         facts.append(f"nullable={str(c.nullable).lower()}")

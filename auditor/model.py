@@ -292,8 +292,15 @@ def _peft_lora(model: torch.nn.Module) -> Any:
 
 def merge_for_saving(model: torch.nn.Module) -> torch.nn.Module:
     """A plain transformers model to ``save_pretrained``: LoRA adapters merged into the
-    weights they adapt (the embedding and head were trained in place); other models as they are."""
-    return model.merge_and_unload() if _peft_lora(model) is not None else model
+    weights they adapt (the embedding and head were trained in place); other models as they are.
+
+    A pretrained model's ``auto_map`` (a pointer to remote code) is dropped: our run's
+    config.json names only the built-in architecture, and loading it never runs code.
+    """
+    plain = model.merge_and_unload() if _peft_lora(model) is not None else model
+    if getattr(plain.config, "auto_map", None) is not None:
+        del plain.config.auto_map
+    return plain
 
 
 def describe_pretrained(name_or_path: str, model: torch.nn.Module) -> dict:

@@ -16,7 +16,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from auditor import data as data_io
 from auditor.bounds import DATA, check_fields
 from auditor.codec import RowCodec, value_magnitude
 from auditor.dp.accounting import default_delta, select_domains
+from auditor.dp.secret import REPRODUCIBLE_NOTE, SecretSource
 from auditor.errors import UserError
 from auditor.generate import SampleConfig, generate_records
 from auditor.model import (LoraSettings, describe_pretrained, is_preset, load_pretrained_tokenizer, merge_for_saving,
@@ -34,7 +35,7 @@ from auditor.model import (LoraSettings, describe_pretrained, is_preset, load_pr
 from auditor.overwrite import refuse_overwriting_inputs
 from auditor.rundir import RunDir, locks_run, read_json, write_json
 from auditor.schema import Column, Schema, parse_magnitude
-from auditor.train import TrainConfig, broadcast_seed, fit, is_main_process
+from auditor.train import TrainConfig, broadcast_seed, fit, is_main_process, read_secret_source
 from canaries.config import CanaryConfig
 from canaries.manifest import Manifest
 from canaries.occurrences import scrub as scrub_canaries
@@ -73,6 +74,13 @@ class RunConfig:
                    canaries=CanaryConfig.from_dict(data["canaries"]))
 
 
+RESUME_MAY_CHANGE = ("device", "checkpoint_every", "keep_checkpoints", "keep_train_log")
+
+SEED_GOVERNS = ("model initialisation, holdout split, canary layout and filler values; not the DP randomness "
+                "(Poisson sampling, noise, domain selection) nor the canary secrets and coin flips, which come "
+                "from OS entropy that is never written")
+
+
 def _resumed_config(run: RunDir, given: RunConfig) -> RunConfig:
     """The interrupted run's config; the flags given must not change anything that matters."""
     if not run.run_json.exists():
@@ -82,10 +90,11 @@ def _resumed_config(run: RunDir, given: RunConfig) -> RunConfig:
     if mine["train"].get("seed") is None:
         mine["train"]["seed"] = theirs["train"]["seed"]
     differ = [f"{sec}.{k}" for sec in ("train", "canaries") for k in theirs[sec]
-              if mine[sec].get(k) != theirs[sec].get(k) and k not in ("device", "checkpoint_every")]
+              if mine[sec].get(k) != theirs[sec].get(k) and k not in RESUME_MAY_CHANGE]
     if differ:
         raise UserError(f"{run.root}: --resume needs the settings of the interrupted run (differs in {', '.join(differ)})")
-    saved.train.device = given.train.device
+    for key in RESUME_MAY_CHANGE:
+        setattr(saved.train, key, getattr(given.train, key))
     return saved
 
 
@@ -198,8 +207,13 @@ class TrainOutcome:
 
 
 def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool = False, resume: bool = False,
-          progress: Callable[[int, int, float, float | None], None] | None = None) -> TrainOutcome:
-    """Train a synthesizer on ``data`` (a path, a DataFrame or a list of texts) into run dir ``out``."""
+          progress: Callable[[int, int, float, float | None], None] | None = None,
+          outside: Sequence[str] = ()) -> TrainOutcome:
+    """Train a synthesizer on ``data`` (a path, a DataFrame or a list of texts) into run dir ``out``.
+
+    ``outside``: what the caller knows lies outside the guarantee (a sweep's choice among
+    its points), added to ``privacy.json``'s ``outside_guarantee``.
+    """
     cfg = config or RunConfig()
     run = RunDir(Path(out))
     # Under torchrun every process prepares the same records; only rank 0 writes.
@@ -211,16 +225,26 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     source = data if isinstance(data, (str, Path)) else (cfg.data.path if data is None else None)
     refuse_overwriting_inputs({"DATA": source, "--schema": cfg.data.schema}, {"--out": run.tool_paths()})
     cfg.train.seed = broadcast_seed(cfg.train.seed)  # fresh OS entropy when None, recorded in run.json
+    if resume:  # the interrupted run's secret streams, so that its domains, canaries and noise continue
+        secret = read_secret_source(run.secret_state)
+    elif cfg.train.reproducible_noise is not None:
+        secret = SecretSource.reproducible_from(cfg.train.reproducible_noise)
+    else:
+        secret = SecretSource.fresh()
     dataset = load_dataset(data if data is not None else cfg.data.path)
     if isinstance(data, (str, Path)):
         cfg.data.path = str(Path(data).resolve())
-    schema, outside = resolve_schema(dataset, cfg.data.schema)
+    schema, schema_outside = resolve_schema(dataset, cfg.data.schema)
+    outside = schema_outside + list(outside)
     frame = dataset.frame
     if len(frame) < 2:
         raise UserError(f"{dataset.name}: {len(frame)} record(s); DP training needs many more")
     seed = cfg.train.seed
-    # Independent streams, so a --no-dp baseline (no domain selection) plants the same canaries.
-    domain_rng, canary_rng = (np.random.default_rng([seed, stream]) for stream in (1, 2))
+    if resume and main and data_io.data_hash(frame, key=run.salt()) != read_json(run.run_json)["data_hash"]:
+        raise UserError(f"{dataset.name}: not the data of the interrupted run in {run.root}; resume needs the same data")
+    # The seed lays the canaries out (positions, filler); their secrets and coins are secret randomness.
+    domain_rng, canary_rng, canary_secret_rng = secret.numpy("domains"), np.random.default_rng([seed, 2]), \
+        secret.numpy("canaries")
     train_idx, holdout_idx = data_io.split_holdout(len(frame), fraction=cfg.data.holdout, seed=seed)
     train_frame = frame.iloc[train_idx].reset_index(drop=True)
     n_canary_rows_max = (sum(cfg.canaries.repetitions) * cfg.canaries.per_repetition + cfg.canaries.audit_canaries
@@ -250,7 +274,8 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     manifest = None
     if cfg.canaries.enabled:
         try:
-            records, manifest = plant(records, schema, config=cfg.canaries, rng=canary_rng, encoder=codec)
+            records, manifest = plant(records, schema, config=cfg.canaries, rng=canary_rng,
+                                      secret_rng=canary_secret_rng, encoder=codec)
         except ValueError as exc:
             raise UserError(f"canaries: {exc}") from None
     sequences = [codec.encode(r) for r in records]
@@ -268,9 +293,10 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "config": cfg_dict,
                 "config_hash": config_hash(cfg_dict),
-                "seeds": {"run": seed, "split": seed, "canaries": seed, "sampling": seed},
+                "seeds": {"seed": seed, "governs": SEED_GOVERNS},
                 "versions": versions(),
-                "data_hash": data_io.data_hash(frame),
+                # keyed with the run's private salt: it detects other data on resume, and confirms no guessed table
+                "data_hash": data_io.data_hash(frame, key=run.salt()),
                 "data_name": dataset.name,
                 "n_records": len(frame),
                 "text": dataset.is_text,
@@ -281,22 +307,28 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
                 manifest.write(run.canaries)
             if not isinstance(data, (str, Path)):
                 _save_private_frame(run, frame)
-            run.salt()
         result = fit(sequences, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id,
-                     config=cfg.train, delta=delta_acc, prior_history=prior, checkpoint_dir=run.checkpoint,
+                     config=cfg.train, delta=delta_acc, prior_history=prior, secret=secret,
+                     max_length=codec.max_length, checkpoint=run.checkpoint, secret_state=run.secret_state,
                      resume=resume, progress=progress, model=model, only_fields=only_fields)
         privacy = result.privacy
         if cfg.train.dp:
             privacy["delta"] = delta_total
             privacy["delta_accountant"] = delta_acc
+            privacy["delta_split"] = {"accountant": delta_acc, "domain_selection": delta_total - delta_acc}
+            privacy["guarantee"] = (f"(epsilon, delta) = ({privacy['epsilon']:.6g}, {delta_total:.3g}) for the whole "
+                                    f"training: epsilon is the accountant's at delta_accountant = {delta_acc:.3g}, "
+                                    f"and delta adds the domain selection's threshold share {delta_total - delta_acc:.3g}")
             if selection:
                 privacy["domain_selection"] = selection
         privacy["n_records"] = len(sequences)
         privacy["n_canary_rows"] = manifest.n_planted_rows if manifest else 0
         if only_fields is not None:
             privacy["canary_rows"] = "learned on their secret's field only (their other fields are filler)"
-        privacy["outside_guarantee"] = outside + (["no DP guarantee: trained without DP (--no-dp)"]
-                                                  if not cfg.train.dp else [])
+        privacy["outside_guarantee"] = outside + public_counts(len(sequences), dp=cfg.train.dp) + (
+            ["no DP guarantee: trained without DP (--no-dp)"] if not cfg.train.dp else []) + (
+            [REPRODUCIBLE_NOTE] if secret.reproducible else [])
+        privacy["reproducible_noise"] = secret.reproducible
         if pretrained is None:
             privacy["tokenizer"] = "shipped byte-level BPE fitted on public text (data-independent)"
         else:
@@ -304,13 +336,36 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
             privacy["pretrained"] = describe_pretrained(pretrained, result.model)
         privacy["not_learned"] = [f"{c.name}: fresh fakes ({c.fake}), drawn independently of the data"
                                   for c in schema.columns if c.fake]
-        privacy["train_seconds"] = round(result.seconds, 2)
         if main:
             merge_for_saving(result.model).save_pretrained(run.model, safe_serialization=True)
             write_json(run.codec, codec.to_dict())
-            write_json(run.model / "train_log.json", result.history)
             write_json(run.privacy, privacy)
+            _finish_private_traces(run, cfg.train, result.history)
     return TrainOutcome(run=run, privacy=privacy, seconds=result.seconds)
+
+
+def public_counts(n: int, *, dp: bool) -> list[str]:
+    """What ``privacy.json`` must say about the record count: DP-SGD treats it as public."""
+    if not dp:
+        return []
+    return [f"the number of training records (n = {n}, planted canary rows included) is treated as public: it "
+            "sets the sampling rate, the number of steps, the learning-rate schedule, the default delta and "
+            "the default number of generated rows, and is written in this file"]
+
+
+def _finish_private_traces(run: RunDir, cfg: TrainConfig, losses: list[dict]) -> None:
+    """Training is over: the secret generators' state always goes, the checkpoint unless
+    --keep-checkpoints; the exact losses (non-DP statistics) are kept, privately, only with --keep-train-log."""
+    from reports.masking import write_private
+
+    run.secret_state.unlink(missing_ok=True)
+    if not cfg.keep_checkpoints:
+        run.clear_stage(run.checkpoint.parent)
+    if cfg.keep_train_log:
+        run.private.mkdir(mode=0o700, exist_ok=True)
+        write_private(run.train_log, json.dumps(losses, indent=2) + "\n")
+    if run.private.is_dir() and not any(run.private.iterdir()):
+        run.private.rmdir()
 
 
 def _canary_fields(manifest, codec: RowCodec, n: int) -> list[int | None] | None:
@@ -359,7 +414,7 @@ def load_frames(run: RunDir) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
     else:
         path = meta["config"]["data"]["path"]
         frame = data_io.load_records(path).frame
-        if data_io.data_hash(frame) != meta["data_hash"]:
+        if data_io.data_hash(frame, key=run.salt()) != meta["data_hash"]:
             raise UserError(f"{path}: the data changed since training (hash mismatch)")
     train_idx, holdout_idx = data_io.load_split(run.split)
     return (frame.iloc[train_idx].reset_index(drop=True), frame.iloc[holdout_idx].reset_index(drop=True),

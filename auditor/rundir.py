@@ -58,8 +58,24 @@ class RunDir:
         return self.model / "codec.json"
 
     @property
+    def private(self) -> Path:
+        """Private training traces (mode 0700 folder, 0600 files), never inside ``model/``."""
+        return self.root / ".private"
+
+    @property
     def checkpoint(self) -> Path:
-        return self.model / "checkpoint"
+        """Model, optimizer, step, accountant history; deleted after training unless --keep-checkpoints."""
+        return self.private / "checkpoint" / "state.pt"
+
+    @property
+    def secret_state(self) -> Path:
+        """State of the secret DP generators for --resume; always deleted when training ends."""
+        return self.private / "secret_state.pt"
+
+    @property
+    def train_log(self) -> Path:
+        """Exact training losses (non-DP statistics of the data); written only with --keep-train-log."""
+        return self.private / "train_log.json"
 
     @property
     def generation(self) -> Path:
@@ -116,7 +132,7 @@ class RunDir:
         A stage that starts writing a new file or folder into the run directory
         adds it here (and nowhere else).
         """
-        return (self.marker, self.lock_file, self.run_json, self.split, self.schema, self.canaries, self.salt_file,
+        return (self.marker, self.lock_file, self.run_json, self.split, self.schema, self.canaries, self.salt_file, self.private,
                 self.data_copy, self.model, self.generation, self.audit, self.synthetic(False), self.synthetic(True),
                 *self.report_files())
 
@@ -135,7 +151,7 @@ class RunDir:
         if resume:
             if not self.is_tool_run():
                 raise UserError(f"{self.root}: nothing to resume (not a run directory of this dp-auditor version)")
-            if not (self.checkpoint / "state.pt").exists():
+            if not (self.checkpoint.exists() and self.secret_state.exists()):
                 raise UserError(f"{self.root}: nothing to resume (no checkpoint)")
             return False
         return self.holds_files(force=force)

@@ -11,9 +11,15 @@ The loss is the grammar-constrained log-likelihood: logits outside
 ``codec.grammar.allowed[state]`` are masked before the softmax, the same
 distribution that generation samples from and that the audits score.
 
-Checkpoints (model, optimizer, step, both random generators, accountant
-history) are written every ``checkpoint_every`` steps; ``resume=True`` continues
-a killed run to the same final step and the same epsilon.
+The DP randomness (Poisson sampling, noise) comes from a
+``auditor.dp.secret.SecretSource``; ``config.seed`` initialises the model only.
+
+Checkpoints (model, optimizer, step, accountant history) are written every
+``checkpoint_every`` steps, with the state of the secret generators in a separate
+private file; both are mode 0600 and outside ``model/``. ``resume=True``
+continues a killed run with the same secret streams, to the same weights and
+the same epsilon. Both files are read with ``torch.load(weights_only=True)``
+(tensors and plain types only), never unpickled.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,14 +37,15 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from opacus import GradSampleModule
-from opacus.optimizers import DPOptimizer
 
 from auditor.bounds import TRAIN, check_fields
 from auditor.dp import _faults
 from auditor.dp.accounting import epsilon_of, noise_for_epsilon
 from auditor.dp.bookkeeping import BookKeepingClipper
 from auditor.dp.gradient_canaries import GradientCanaries
-from auditor.dp.optimizer import BookKeepingDistributedDPOptimizer, BookKeepingDPOptimizer
+from auditor.dp.optimizer import BookKeepingDistributedDPOptimizer, BookKeepingDPOptimizer, SecretNoiseDPOptimizer
+from auditor.dp.secret import SecretSource, SecretStreams
+from auditor.errors import UserError
 from auditor.model import PRESETS, build_model, parameter_count
 
 log = logging.getLogger(__name__)
@@ -61,9 +70,12 @@ class TrainConfig:
     accountant: str = "prv"
     clipping: str = "auto"
     loss_weighting: str = "column"
-    seed: int | None = None
+    seed: int | None = None  # model initialisation only (not a DP mechanism)
+    reproducible_noise: int | None = None  # debugging/tests: DP randomness from this recorded seed, no guarantee
     device: str = "auto"
     checkpoint_every: int = 25
+    keep_checkpoints: bool = False
+    keep_train_log: bool = False
     lora_rank: int | None = None  # pretrained models only: LoRA adapters of this rank instead of full fine-tuning
 
     def __post_init__(self) -> None:
@@ -96,6 +108,8 @@ class TrainConfig:
                 raise ValueError("give exactly one of --epsilon and --noise-multiplier")
             if self.delta is not None and not (0 < self.delta < 1.0 / n_records):
                 raise ValueError(f"--delta must be in (0, 1/n) = (0, {1.0 / n_records:.3g}) for n = {n_records} records")
+        if self.reproducible_noise is not None and self.reproducible_noise < 0:
+            raise ValueError("--reproducible-noise must be >= 0")
         if self.batch_size >= n_records:
             raise ValueError(
                 f"--batch-size {self.batch_size} needs more records than the {n_records} available "
@@ -301,7 +315,10 @@ def fit(
     config: TrainConfig,
     delta: float,
     prior_history: Sequence[tuple[float, float, int]] = (),
-    checkpoint_dir: Path | None = None,
+    secret: SecretSource | None = None,
+    max_length: int | None = None,
+    checkpoint: Path | None = None,
+    secret_state: Path | None = None,
     resume: bool = False,
     progress: Callable[[int, int, float, float | None], None] | None = None,
     model: torch.nn.Module | None = None,
@@ -318,8 +335,13 @@ def fit(
         delta: the delta that epsilon is reported at (already split for selection).
         prior_history: mechanisms that ran before training on the same records
             (DP domain selection), composed into epsilon.
-        checkpoint_dir: where checkpoints go; None disables them.
-        resume: continue from the checkpoint in ``checkpoint_dir``.
+        secret: the source of the sampling and the noise (never written but to
+            ``secret_state``); fresh OS entropy when None.
+        max_length: the codec's public maximum sequence length, the positions of a
+            fresh model (never the longest record's); unused with ``model``.
+        checkpoint, secret_state: the private checkpoint file and the private file
+            of the secret generators' state (both 0600); None disables checkpoints.
+        resume: continue from ``checkpoint`` and ``secret_state``.
         progress: called as ``progress(step, steps, loss, epsilon_so_far)``.
         model: a model to fine-tune instead of a fresh preset.
         only_fields: per sequence, None (learn every field) or the index of the one
@@ -341,9 +363,10 @@ def fit(
             target_epsilon=config.epsilon, delta=delta, sample_rate=q, steps=steps,
             prior=prior_history, accountant=config.accountant,
         )
-    max_len = max(len(s) for s in sequences)
     if model is None:
-        model = build_model(config.model, vocab_size, max_length=max_len, seed=config.seed)
+        if max_length is None:
+            raise ValueError("fit: a fresh model needs max_length (the codec's public maximum length)")
+        model = build_model(config.model, vocab_size, max_length=max_length, seed=config.seed)
     model.to(device).train()
     if world > 1:
         import torch.distributed as dist
@@ -360,8 +383,7 @@ def fit(
                              only_field=None if only_fields is None else only_fields[i])
                for i, st in enumerate(states)]
     allowed = grammar.allowed.to(device)
-    sample_gen = torch.Generator().manual_seed(config.seed)
-    noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
+    streams = SecretStreams(secret or SecretSource.fresh(), device)
     base_opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     clipping, clipping_reason, clipper = None, None, None
     probe = gradient_canaries if config.dp else None
@@ -379,11 +401,12 @@ def fit(
             # and the per-process sums are all-reduced, so the mechanism and epsilon are unchanged.
             cls = BookKeepingDistributedDPOptimizer if world > 1 else BookKeepingDPOptimizer
             opt = cls(base_opt, clipper=clipper, noise_multiplier=sigma,
-                      expected_batch_size=config.batch_size / world, generator=noise_gen)
+                      expected_batch_size=config.batch_size / world, streams=streams)
         else:
             net = GradSampleModule(model, loss_reduction="mean")
-            opt = DPOptimizer(base_opt, noise_multiplier=sigma, max_grad_norm=config.max_grad_norm,
-                              expected_batch_size=config.batch_size, loss_reduction="mean", generator=noise_gen)
+            opt = SecretNoiseDPOptimizer(base_opt, streams=streams, noise_multiplier=sigma,
+                                         max_grad_norm=config.max_grad_norm, expected_batch_size=config.batch_size,
+                                         loss_reduction="mean")
     else:
         net, opt = model, base_opt
     prior = [tuple(h) for h in prior_history]
@@ -392,13 +415,19 @@ def fit(
         return prior + ([(sigma, q, done)] if config.dp and done else [])
 
     start = 0
-    ckpt = checkpoint_dir / "state.pt" if checkpoint_dir else None
-    if resume and ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+    # The secret state of the last two checkpoints: written before the checkpoint, so that
+    # a kill between the two writes still finds the state of the checkpoint on disk.
+    kept_streams: dict[str, dict] = {}
+    if resume and checkpoint is not None and checkpoint.exists():
+        state = load_private_state(checkpoint, map_location=device)
+        saved_streams = load_private_state(secret_state)["streams"]
+        if str(state["step"]) not in saved_streams:
+            raise UserError(f"{checkpoint.parent}: no secret state for the checkpoint's step {state['step']}; "
+                            "start afresh")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        sample_gen.set_state(state["sample_gen"])
-        noise_gen.set_state(state["noise_gen"].to(noise_gen.device) if device.type != "cpu" else state["noise_gen"])
+        streams.load_state(saved_streams[str(state["step"])])
+        kept_streams = {str(state["step"]): saved_streams[str(state["step"])]}
         start = state["step"]
         if [tuple(h) for h in state["history"]] != history_at(start):
             raise ValueError("checkpoint was written with other privacy settings; start afresh or use the same flags")
@@ -410,7 +439,7 @@ def fit(
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, steps, config)
         candidates = n + (probe.inserted if probe is not None else 0)
-        picked = torch.nonzero(torch.rand(candidates, generator=sample_gen) < q * _faults.sampling_factor()).flatten().tolist()
+        picked = streams.poisson(candidates, q * _faults.sampling_factor()).tolist()
         if probe is not None:
             picked = probe.take(picked, n_records=n, rank=rank, world=world)
         if world > 1:  # every process draws the same logical batch and keeps its shard
@@ -463,9 +492,11 @@ def fit(
                 eps_now = (epsilon_of(history_at(step + 1), delta=delta, accountant=config.accountant)
                            if config.dp else None)
                 progress(step + 1, steps, mean_loss, eps_now)
-        if rank == 0 and ckpt is not None and ((step + 1) % config.checkpoint_every == 0 or step == steps - 1):
-            _save_checkpoint(ckpt, model=model, opt=opt, step=step + 1, history=history_at(step + 1),
-                             sample_gen=sample_gen, noise_gen=noise_gen)
+        if rank == 0 and checkpoint is not None and ((step + 1) % config.checkpoint_every == 0 or step == steps - 1):
+            kept_streams = {**dict(list(kept_streams.items())[-1:]), str(step + 1): streams.state()}
+            _save_private(secret_state, {"source": streams.source.to_state(), "streams": kept_streams})
+            _save_private(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
+                                       "history": [list(h) for h in history_at(step + 1)]})
 
     if clipper is not None:
         clipper.remove()
@@ -483,18 +514,37 @@ def fit(
     return TrainResult(model=model, privacy=privacy, history=losses, seconds=time.perf_counter() - t0)
 
 
-def _save_checkpoint(path: Path, *, model, opt, step, history, sample_gen, noise_gen) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({
-        "model": model.state_dict(),
-        "optimizer": opt.state_dict(),
-        "step": step,
-        "history": history,
-        "sample_gen": sample_gen.get_state(),
-        "noise_gen": noise_gen.get_state().cpu(),
-    }, tmp)
-    os.replace(tmp, path)
+def _save_private(path: Path, state: dict) -> None:
+    """``torch.save`` to a unique temp file (mode 0600), fsync, rename: never a half-written
+    or world-readable checkpoint, and two writers never share a temp name."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_private_state(path: Path, *, map_location=None) -> dict:
+    """A checkpoint or secret state written by this tool: tensors and plain types only.
+
+    ``weights_only=True`` never runs code from the file; anything else is refused.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: not a checkpoint written by this tool; refusing to load it ({reason[:160]})") from None
+
+
+def read_secret_source(path: Path) -> SecretSource:
+    """The secret source of an interrupted run, from its private state file."""
+    return SecretSource.from_state(load_private_state(path)["source"])
 
 
 def privacy_record(*, config: TrainConfig, history, delta, sigma, sample_rate, steps, n_records) -> dict:

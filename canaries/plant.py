@@ -17,6 +17,12 @@ other column a value made from the schema's declared facts and the bundled
 public name lists, never from a real record. For text data it is the
 template itself. Copies go to random positions; the real records keep their
 order. Every copy is one more record for the DP accounting.
+
+Two generators: ``secret_rng`` (the run's secret randomness, never derived from a
+written seed) draws the secrets and the coin flips; ``rng`` (the run's seed) lays
+the canaries out (positions, filler values). Secrets are drawn without
+replacement across all groups, so a twin or an audit canary never equals an
+inserted one.
 """
 
 from __future__ import annotations
@@ -135,6 +141,32 @@ def secret_format(column: Any | None, config: CanaryConfig, rng: np.random.Gener
     return make_format(config.format or DEFAULT_TEXT_FORMAT)
 
 
+EXACT_DRAW_MAX_SPACE = 1 << 20
+"""Spaces up to this size are sampled by index without replacement; larger ones by rejection."""
+
+
+def unique_secrets(fmt: SecretFormat, count: int, rng: np.random.Generator) -> list[str]:
+    """``count`` distinct secrets drawn uniformly without replacement from ``fmt``'s space R.
+
+    Small spaces: ``count`` distinct indices of ``0..|R|-1`` (``Generator.choice``
+    with ``replace=False``), each mapped by ``fmt.at``. Large spaces: draw
+    ``fmt.sample`` and reject repeats (a draw repeats with probability below
+    ``count / |R|``, tiny for the hundreds of canaries of a run).
+
+    Raises:
+        ValueError: if ``count > |R|``.
+    """
+    if count > fmt.size:
+        raise ValueError(f"format {fmt.spec!r} has {fmt.size} distinct secrets, fewer than the {count} canaries "
+                         "requested (schedule, twins and audit set); choose a larger format or fewer canaries")
+    if fmt.size <= EXACT_DRAW_MAX_SPACE:
+        return [fmt.at(int(i)) for i in rng.choice(fmt.size, size=count, replace=False)]
+    seen: dict[str, None] = {}
+    while len(seen) < count:
+        seen.setdefault(fmt.sample(rng), None)
+    return list(seen)
+
+
 def _canary_record(schema: Any, column: Any | None, secret: str, *, template: str, as_str: bool,
                    rng: np.random.Generator) -> tuple[dict[str, str] | str, str]:
     """(record, context): the canary record and the text before the secret in its field."""
@@ -155,7 +187,7 @@ def _canary_record(schema: Any, column: Any | None, secret: str, *, template: st
 
 def plant(
     records: Sequence[dict[str, str] | str], schema: Any, *, config: CanaryConfig, rng: np.random.Generator,
-    encoder: Any | None = None,
+    secret_rng: np.random.Generator, encoder: Any | None = None,
 ) -> tuple[list[dict[str, str] | str], Manifest]:
     """Insert canaries into ``records``.
 
@@ -163,8 +195,9 @@ def plant(
         records: training records: mappings column -> string, or strings for text data.
         schema: an ``auditor.schema.Schema`` (anything with ``text`` and ``columns``).
         config: the canary settings.
-        rng: the run's seeded generator (``np.random.default_rng(seed)``; a None seed
-            gives fresh OS entropy).
+        rng: the run's seeded generator: positions and filler values.
+        secret_rng: the run's secret generator (never derived from a written seed):
+            the secrets and the audit coin flips.
         encoder: optional codec or scorer (``encode``, ``encode_prefix``,
             ``encode_value``) to check before training that every canary encodes as
             prefix + secret (not truncated, no token across the boundary).
@@ -181,9 +214,11 @@ def plant(
     fmt = secret_format(column, config, rng)
     as_str = bool(records) and isinstance(records[0], str)
     canaries: list[Canary] = []
+    n_scheduled = len(config.repetitions) * config.per_repetition
+    secrets = iter(unique_secrets(fmt, n_scheduled * (1 + config.twins) + config.audit_canaries, secret_rng))
 
     def add(group: str, repetitions: int, **extra) -> Canary:
-        secret = fmt.sample(rng)
+        secret = next(secrets)
         record, context = _canary_record(schema, column, secret, template=config.template, as_str=as_str, rng=rng)
         canary = Canary(id=f"c{len(canaries) + 1:04d}", group=group, format=fmt.spec, secret=secret,
                         repetitions=repetitions, field=None if column is None else column.name,
@@ -196,7 +231,7 @@ def plant(
         for _ in range(config.twins):
             add("twin", 0, twin_of=canary.id)
     for _ in range(config.audit_canaries):
-        coin = int(rng.integers(2))
+        coin = int(secret_rng.integers(2))
         add("audit", coin, coin=coin)
     if encoder is not None:
         for canary in canaries:

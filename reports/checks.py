@@ -84,7 +84,7 @@ def _get(record: Record, *path: str) -> Any:
 
 
 def _epsilon(record: Record) -> float | None:
-    if _get(record, "privacy", "dp") is False:
+    if _get(record, "privacy", "dp") is False or _get(record, "privacy", "reproducible_noise"):
         return None
     return _get(record, "privacy", "epsilon")
 
@@ -94,6 +94,8 @@ def _epsilon_missing(record: Record) -> str:
         return "no DP training record (model/privacy.json absent)"
     if record["privacy"].get("dp") is False:
         return "trained without DP: no guarantee"
+    if record["privacy"].get("reproducible_noise"):
+        return "the noise seed is recorded (--reproducible-noise): no DP guarantee"
     return "epsilon was not computed"
 
 

@@ -31,12 +31,26 @@ def _tool_version() -> str | None:
 
 
 def reproducibility(run: Mapping[str, Any] | None, hashes: Mapping[str, str]) -> dict[str, Any]:
-    """Versions, seeds, hashes and config of the run, plus the hash of every input file."""
+    """Versions and config of the run, plus the hash of every input file.
+
+    Never the run's data hash (it is keyed with the run's private salt and of no use
+    to a reader) nor its seeds or config hash: a recorded noise seed
+    (``--reproducible-noise``) reproduces the DP randomness, and a hash of the config
+    would let a reader search for the seeds left out of it.
+    """
     section: dict[str, Any] = {"inputs": dict(sorted(hashes.items())), "report_tool_version": _tool_version()}
     if run is not None:
-        for key in ("versions", "seeds", "data_hash", "config_hash", "created", "config"):
+        for key in ("versions", "created"):
             section[key] = run[key]
+        section["config"] = _without_noise_seed(run["config"])
     return section
+
+
+def _without_noise_seed(config: Mapping[str, Any]) -> dict[str, Any]:
+    train = dict(config.get("train") or {})
+    if train.get("reproducible_noise") is not None:
+        train["reproducible_noise"] = "recorded in the run directory (no DP guarantee)"
+    return {**config, "train": train} if "train" in config else dict(config)
 
 
 def assemble(files: RunFiles, *, policy: Mapping[str, Any] | None, checks: list[Mapping[str, Any]] | None,

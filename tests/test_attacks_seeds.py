@@ -17,6 +17,7 @@ import torch
 from attacks import audit, mia
 from attacks.mia import MiaConfig
 from auditor.codec import RowCodec
+from auditor.dp.secret import SecretSource
 from auditor.schema import Column, Schema
 from auditor.scoring import ModelScorer
 from auditor.train import TrainConfig, fit
@@ -61,7 +62,8 @@ def train_and_attack(codec, *, seed, dp, copies, epochs):
     )
     result = fit(
         [codec.encode(r) for r in rows], grammar=codec.grammar, vocab_size=codec.vocab_size,
-        pad_id=codec.pad_id, config=config, delta=DELTA,
+        pad_id=codec.pad_id, config=config, delta=DELTA, max_length=codec.max_length,
+        secret=SecretSource.reproducible_from(seed),
     )
     scorer = ModelScorer(result.model, codec, batch_size=256)
     mia_config = MiaConfig(signals=("loss", "min_k"), n_bootstrap=100)

@@ -26,7 +26,7 @@ CONFIG = CanaryConfig(repetitions=(1, 2, 4), per_repetition=2, twins=1, audit_ca
 
 
 def _plant(seed=0, records=REAL, schema=SCHEMA, config=CONFIG):
-    return plant(records, schema, config=config, rng=np.random.default_rng(seed))
+    return plant(records, schema, config=config, rng=np.random.default_rng(seed), secret_rng=np.random.default_rng(seed + 100))
 
 
 def test_schedule_twins_and_audit_set():

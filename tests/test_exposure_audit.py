@@ -39,7 +39,7 @@ def _strings(node):
 @pytest.fixture(scope="module")
 def setup():
     codec = RowCodec(SCHEMA)
-    planted, manifest = plant(REAL, SCHEMA, config=CONFIG, rng=np.random.default_rng(0), encoder=codec)
+    planted, manifest = plant(REAL, SCHEMA, config=CONFIG, rng=np.random.default_rng(0), secret_rng=np.random.default_rng(0 + 100), encoder=codec)
     scorer = ModelScorer(build_model("tiny", codec.vocab_size, seed=1), codec, batch_size=64)
     return codec, planted, manifest, scorer
 
@@ -90,7 +90,7 @@ def test_sampled_references_give_both_estimates(setup):
     codec, _, _, scorer = setup
     config = CanaryConfig(format="digits:5", repetitions=(1,), per_repetition=2, twins=1, audit_canaries=0,
                           exact_max_space=100, n_references=60, beam_width=2)
-    _, manifest = plant(REAL, SCHEMA, config=config, rng=np.random.default_rng(2), encoder=codec)
+    _, manifest = plant(REAL, SCHEMA, config=config, rng=np.random.default_rng(2), secret_rng=np.random.default_rng(2 + 100), encoder=codec)
     out = run(ExposureInputs(scorer=scorer, manifest=manifest, synthetic=REAL), config)
     assert out["methods"]["digits:5"] == {"method": "sampled", "n_references": 60, "log2_space": math.log2(10**5)}
     for row in out["canaries"]:
@@ -115,7 +115,7 @@ def test_truncated_canaries_are_refused_before_training():
     schema = Schema(columns=[Column(name="note", kind="text", max_tokens=6)])
     codec = RowCodec(schema)
     with pytest.raises(ValueError, match="canary c0001 .* does not encode as prefix \\+ secret"):
-        plant([{"note": "x"}], schema, config=CONFIG, rng=np.random.default_rng(0), encoder=codec)
+        plant([{"note": "x"}], schema, config=CONFIG, rng=np.random.default_rng(0), secret_rng=np.random.default_rng(0 + 100), encoder=codec)
 
 
 def test_text_records_score_and_complete():
@@ -123,7 +123,7 @@ def test_text_records_score_and_complete():
     codec = RowCodec(schema)
     config = CanaryConfig(format="digits:4", repetitions=(1,), per_repetition=2, twins=1, audit_canaries=0)
     planted, manifest = plant(["a plain note", "another one"], schema, config=config,
-                              rng=np.random.default_rng(3), encoder=codec)
+                              rng=np.random.default_rng(3), secret_rng=np.random.default_rng(3 + 100), encoder=codec)
     scorer = ModelScorer(build_model("tiny", codec.vocab_size, seed=2), codec)
     canary = manifest.group("schedule")[0]
     assert isinstance(canary.record, str) and canary.field is None
@@ -140,7 +140,7 @@ def test_word_secrets_after_a_space_carry_the_space():
     codec = RowCodec(SCHEMA)
     config = CanaryConfig(format="name", repetitions=(1,), per_repetition=1, twins=1, audit_canaries=0,
                           beam_width=2)
-    _, manifest = plant(REAL, SCHEMA, config=config, rng=np.random.default_rng(4), encoder=codec)
+    _, manifest = plant(REAL, SCHEMA, config=config, rng=np.random.default_rng(4), secret_rng=np.random.default_rng(4 + 100), encoder=codec)
     scorer = ModelScorer(build_model("tiny", codec.vocab_size, seed=2), codec)
     canary = manifest.canaries[0]
     prompt = canary_prompt(scorer, canary)

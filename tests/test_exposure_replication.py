@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from auditor.codec import RowCodec
+from auditor.dp.secret import SecretSource
 from auditor.schema import Column, Schema
 from auditor.scoring import ModelScorer
 from auditor.train import TrainConfig, fit
@@ -34,11 +35,12 @@ def _audit(*, dp: bool) -> dict:
     real = [{"kind": ["x", "y", "z"][int(rng.integers(3))], "name": fake_name(rng),
              "code": f"{int(rng.integers(10**4)):04d}"} for _ in range(200)]
     codec = RowCodec(SCHEMA)
-    planted, manifest = plant(real, SCHEMA, config=CONFIG, rng=np.random.default_rng(2), encoder=codec)
+    planted, manifest = plant(real, SCHEMA, config=CONFIG, rng=np.random.default_rng(2), secret_rng=np.random.default_rng(2 + 100), encoder=codec)
     train = TrainConfig(model="tiny", dp=dp, epsilon=8.0 if dp else None, epochs=5, batch_size=32,
                         physical_batch_size=64, lr=1e-2, device="cpu", checkpoint_every=10**9, seed=0)
     result = fit([codec.encode(r) for r in planted], grammar=codec.grammar, vocab_size=codec.vocab_size,
-                 pad_id=codec.pad_id, config=train, delta=1e-5)
+                 pad_id=codec.pad_id, config=train, delta=1e-5, max_length=codec.max_length,
+                 secret=SecretSource.reproducible_from(0))
     if dp:
         assert result.privacy["epsilon"] == pytest.approx(8.0, abs=0.05)
     return run(ExposureInputs(scorer=ModelScorer(result.model, codec), manifest=manifest), CONFIG)

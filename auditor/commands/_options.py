@@ -30,7 +30,10 @@ def train_options(f):
         click.option("--batch-size", type=BoundedType(TRAIN["batch_size"]), default=128, show_default=True, help="Expected (logical) batch size; Poisson sampling."),
         click.option("--physical-batch-size", type=BoundedType(TRAIN["physical_batch_size"]), default=128, show_default=True, help="Examples per forward pass (memory only)."),
         click.option("--lr", type=BoundedType(TRAIN["lr"]), default=3e-3, show_default=True),
-        click.option("--seed", type=BoundedType(TRAIN["seed"]), default=None, help="Seed for split, canaries, sampling; fresh OS entropy when omitted."),
+        click.option("--seed", type=BoundedType(TRAIN["seed"]), default=None, help="Seed of what is not a DP mechanism: model initialisation, holdout split, canary layout; fresh OS entropy when omitted. DP randomness (sampling, noise, domain selection, canary secrets) is always secret."),
+        click.option("--reproducible-noise", type=BoundedType(TRAIN["seed"]), default=None, metavar="SEED", help="Debugging and tests only: draw the DP randomness from SEED, recorded in the run; the run has NO DP guarantee and every max_epsilon check fails."),
+        click.option("--keep-checkpoints", is_flag=True, help="Keep the last checkpoint (private, mode 0600, under RUN/.private/) after training."),
+        click.option("--keep-train-log", is_flag=True, help="Keep the exact training losses (private, mode 0600, RUN/.private/train_log.json); they are not DP."),
         click.option("--no-dp", is_flag=True, help="Train the same model without DP (baseline; no DP guarantee)."),
         click.option("--holdout", type=BoundedType(DATA["holdout"]), default=0.2, show_default=True, help="Fraction of records held out (never trained on)."),
         click.option("--domains", type=click.Choice(["dp", "data"]), default="dp", show_default=True, help="Undeclared categorical domains and numeric magnitudes: selected with DP, or taken from the data (outside the guarantee)."),
@@ -48,7 +51,8 @@ def train_options(f):
 
 def run_config(*, schema, model, lora=False, lora_rank=8, epsilon, delta, noise_multiplier, max_grad_norm, epochs, batch_size,
                physical_batch_size, lr, seed, no_dp, holdout, domains, no_canaries, canary_repetitions,
-               audit_canaries, device, checkpoint_every, clipping, data_path=None) -> RunConfig:
+               audit_canaries, device, checkpoint_every, clipping, reproducible_noise=None, keep_checkpoints=False,
+               keep_train_log=False, data_path=None) -> RunConfig:
     if no_dp and (epsilon is not None or noise_multiplier is not None):
         raise click.UsageError("--no-dp conflicts with --epsilon/--noise-multiplier")
     if epsilon is not None and noise_multiplier is not None:
@@ -64,7 +68,9 @@ def run_config(*, schema, model, lora=False, lora_rank=8, epsilon, delta, noise_
         train=TrainConfig(model=model, lora_rank=lora_rank if lora else None, dp=not no_dp, epsilon=epsilon, delta=delta,
                           noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm, epochs=epochs,
                           batch_size=batch_size, physical_batch_size=physical_batch_size, lr=lr, seed=seed,
-                          device=device, checkpoint_every=checkpoint_every, clipping=clipping),
+                          device=device, checkpoint_every=checkpoint_every, clipping=clipping,
+                          reproducible_noise=reproducible_noise, keep_checkpoints=keep_checkpoints,
+                          keep_train_log=keep_train_log),
         canaries=canaries,
     )
 
@@ -89,11 +95,19 @@ def sample_config(*, temperature, top_p, gen_seed, magnitude_min_p=0.0, **_) -> 
     return SampleConfig(temperature=temperature, top_p=top_p, magnitude_min_p=magnitude_min_p, seed=gen_seed)
 
 
+def silence_library_bars() -> None:
+    """``-q``: no progress bars of transformers either ("Writing model shards", "Loading weights")."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 @contextmanager
 def train_progress(quiet: bool):
     """A tqdm bar showing loss and epsilon so far; yields the callback for ``fit``."""
     if quiet:
         logging.getLogger().setLevel(logging.WARNING)
+        silence_library_bars()
         yield None
         return
     bar = tqdm(total=None, desc="train", unit="step", dynamic_ncols=True, leave=True)
@@ -119,6 +133,7 @@ def train_progress(quiet: bool):
 @contextmanager
 def count_progress(quiet: bool, desc: str):
     if quiet:
+        silence_library_bars()
         yield None
         return
     bar = tqdm(total=None, desc=desc, unit="row", dynamic_ncols=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from auditor.audits import ALL_AUDITS, AuditConfig, audit_files, audit_run
+from auditor.commands._options import silence_library_bars
 from auditor.errors import UserError
 from auditor.pipeline import report
 from auditor.policies import load_policy
@@ -35,6 +36,8 @@ def command(run, only, synthetic, train_file, holdout, schema, out, policy, no_n
     audits = tuple(a.strip() for a in only.split(",")) if only else ALL_AUDITS
     cfg = AuditConfig(audits=audits, pii_ner=not no_ner)
     say = (lambda s: None) if quiet else (lambda s: click.echo(f"audit: {s}", err=True))
+    if quiet:
+        silence_library_bars()
     model_free = synthetic or train_file or out
     if model_free:
         if run or not (synthetic and train_file and out):

@@ -21,12 +21,13 @@ from typing import Callable, Optional
 
 import torch
 from opacus.optimizers.ddpoptimizer import DistributedDPOptimizer
-from opacus.optimizers.optimizer import DPOptimizer, _generate_noise
+from opacus.optimizers.optimizer import DPOptimizer, _check_processed_flag, _generate_noise, _mark_as_processed
 from torch import nn
 from torch.optim import Optimizer
 
 from auditor.dp import _faults
 from auditor.dp.bookkeeping import BookKeepingClipper
+from auditor.dp.secret import SecretStreams
 
 
 def noisy_mean_gradients(
@@ -52,6 +53,28 @@ def noisy_mean_gradients(
     }
 
 
+def add_secret_noise(optimizer: DPOptimizer, streams: SecretStreams) -> None:
+    """Opacus' ``DPOptimizer.add_noise`` with the noise drawn from the secret streams:
+    ``p.grad = S_p + N(0, (sigma R)^2 I)`` for each clipped sum ``S_p``."""
+    std = optimizer.noise_multiplier * optimizer.max_grad_norm
+    for p in optimizer.params:
+        _check_processed_flag(p.summed_grad)
+        p.grad = (p.summed_grad + streams.gaussian(p.summed_grad, std)).view_as(p)
+        _mark_as_processed(p.summed_grad)
+
+
+class SecretNoiseDPOptimizer(DPOptimizer):
+    """Opacus' ``DPOptimizer`` (per-sample gradients from its hooks) whose noise comes
+    from :class:`auditor.dp.secret.SecretStreams`."""
+
+    def __init__(self, optimizer: Optimizer, *, streams: SecretStreams, **kwargs) -> None:
+        self.streams = streams
+        super().__init__(optimizer, **kwargs)
+
+    def add_noise(self) -> None:
+        add_secret_noise(self, self.streams)
+
+
 class BookKeepingDPOptimizer(DPOptimizer):
     """Opacus' ``DPOptimizer`` whose clipped sums come from a :class:`BookKeepingClipper`.
 
@@ -66,7 +89,8 @@ class BookKeepingDPOptimizer(DPOptimizer):
         noise_multiplier: ``sigma``; the noise std is ``sigma * max_grad_norm``.
         expected_batch_size: Poisson expected batch size, the averaging denominator for
             ``loss_reduction="mean"``.
-        generator, secure_mode: as in Opacus.
+        generator, secure_mode: as in Opacus (used when ``streams`` is None).
+        streams: the secret streams the noise is drawn from (training always passes them).
     """
 
     def __init__(
@@ -78,8 +102,10 @@ class BookKeepingDPOptimizer(DPOptimizer):
         expected_batch_size: int,
         generator: Optional[torch.Generator] = None,
         secure_mode: bool = False,
+        streams: Optional[SecretStreams] = None,
     ) -> None:
         self.clipper = clipper
+        self.streams = streams
         super().__init__(
             optimizer,
             noise_multiplier=noise_multiplier * _faults.noise_scale(),
@@ -108,6 +134,12 @@ class BookKeepingDPOptimizer(DPOptimizer):
         for p in self.params:
             p.summed_grad = sums[p] if p.summed_grad is None else p.summed_grad + sums[p]
 
+    def add_noise(self) -> None:
+        if self.streams is None:
+            super().add_noise()
+        else:
+            add_secret_noise(self, self.streams)
+
     def pre_step(self, closure: Optional[Callable[[], float]] = None) -> bool:
         """Opacus' ``pre_step`` without its check for ``p.grad_sample``, which
         book-keeping never materialises."""
@@ -134,12 +166,16 @@ class BookKeepingDistributedDPOptimizer(BookKeepingDPOptimizer, DistributedDPOpt
     """
 
     def add_noise(self) -> None:
-        """Opacus' (noise on rank 0 only), unless the ``rank-skips-noise`` fault is planted."""
+        """Noise on rank 0 only (the secret streams' or Opacus'), other ranks pass their sums on;
+        no noise at all when the ``rank-skips-noise`` fault is planted."""
         if _faults.skips_noise():
             for p in self.params:
                 p.grad = p.summed_grad.view_as(p)
             return
-        super().add_noise()
+        if self.rank == 0:
+            super().add_noise()
+        else:
+            DistributedDPOptimizer.add_noise(self)
 
     def reduce_gradients(self) -> None:
         """``p.grad = sum over processes`` (``/ world size`` for a mean loss), for the

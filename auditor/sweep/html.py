@@ -44,6 +44,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <section class="summary {{ state }}" id="summary">
   <span class="verdict {{ state }}" id="verdict">{{ headline }}</span>
   <p id="choice">{{ r.choice.text }}</p>
+  <p id="outside-guarantee">Outside the DP guarantee: {{ r.outside_guarantee | join("; ") }}.</p>
   {% if r.choice.blockers %}
   <p>{% if r.choice.id %}Points that do not pass{% else %}What blocks each point{% endif %}:</p>
   <ul class="failing-list" id="blockers">

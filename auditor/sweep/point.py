@@ -168,9 +168,11 @@ def _run_stage(stage: str, job: PointJob, status: dict[str, Any], notify: Notify
 
 def _train(job: PointJob, notify: Notify) -> None:
     from auditor.pipeline import RunConfig, train
+    from auditor.rundir import RunDir
+    from auditor.sweep.results import SELECTION_NOTE
 
     root = Path(job.run_dir)
-    resume = (root / "model" / "checkpoint" / "state.pt").exists()
+    resume = RunDir(root).checkpoint.exists() and RunDir(root).secret_state.exists()
     force = not resume and root.is_dir() and any(root.iterdir())  # killed before its first checkpoint
     last = [0.0]
 
@@ -179,7 +181,8 @@ def _train(job: PointJob, notify: Notify) -> None:
             last[0] = time.monotonic()
             notify(f"train {step}/{steps}" + (" (resumed)" if resume else ""))
 
-    train(job.data, root, config=RunConfig.from_dict(job.config), resume=resume, force=force, progress=progress)
+    train(job.data, root, config=RunConfig.from_dict(job.config), resume=resume, force=force, progress=progress,
+          outside=[SELECTION_NOTE])
 
 
 def _generate(job: PointJob, notify: Notify) -> None:
