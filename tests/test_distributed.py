@@ -19,7 +19,8 @@ def _free_port() -> int:
 
 def test_two_processes_match_one(tmp_path, demo_small_csv):
     args = ["train", str(demo_small_csv), "--schema", str(DEMO_SCHEMA), "--model", "tiny", "--epochs", "1",
-            "--batch-size", "32", "--seed", "3", "--canary-repetitions", "1,2", "--audit-canaries", "4", "-q"]
+            "--batch-size", "32", "--seed", "3", "--canary-repetitions", "1,2", "--audit-canaries", "4", "-q",
+            "--reproducible-noise", "5"]  # the same secret streams in both runs, to compare the models
     env = dict(os.environ, OMP_NUM_THREADS="1")
     one = subprocess.run([sys.executable, "-m", "auditor", *args, "--out", str(tmp_path / "one")], env=env,
                          capture_output=True, text=True)

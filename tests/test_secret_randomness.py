@@ -203,45 +203,12 @@ def test_data_hash_is_keyed_with_the_private_salt(same_seed_runs, demo_small_csv
     assert "data_hash" not in build_report(run)["reproducibility"]
 
 
-def test_exact_losses_never_reach_the_model_or_the_report(tmp_path, demo_small_csv):
-    """The exact-loss attack (the seed gives the step-0 batch; the logged loss then pins a
-    record's value) needs an exact loss: none is written to model/ or the report."""
+def test_exact_losses_are_kept_only_privately_on_request(tmp_path, demo_small_csv):
     losses = []
     out = tmp_path / "r"
     train(demo_small_csv, out, config=_config(keep_train_log=True),
           progress=lambda step, steps, loss, eps: losses.append(loss))
-    report(out)
-    needles = {f"loss {i} ({f})": format(loss, f).encode() for i, loss in enumerate(losses)
-               for f in (".9g", ".7g")}
-    needles |= {f"loss {i} (repr)": repr(loss).encode() for i, loss in enumerate(losses)}
-    public = [p for p in [*(out / "model").rglob("*"), *out.glob("report.*")] if p.is_file()]
-    assert {p.name for p in public} >= {"report.json", "report.html", "report.md", "config.json", "privacy.json"}
-    leaks = [f"{name} in {p.name}" for p in public for name, n in needles.items() if n in p.read_bytes()]
-    assert leaks == []
-    # they are only in the private log kept on request (the needles do find them there)
     log = RunDir(out).train_log
-    assert log.stat().st_mode & 0o777 == 0o600
-    assert repr(losses[0]).encode() in log.read_bytes()
-
-
-def test_config_json_does_not_depend_on_the_longest_record(tmp_path, demo_small_csv, capsys):
-    lines = demo_small_csv.read_text(encoding="utf-8").splitlines(keepends=True)
-    longer = tmp_path / "longer.csv"
-    # the same table, but one record's note made much longer than any other
-    import csv
-    import io
-
-    rows = list(csv.reader(io.StringIO("".join(lines))))
-    note = rows[0].index("notes") if "notes" in rows[0] else rows[0].index("note")
-    rows[5][note] = " ".join(["patient reported persistent symptoms after the visit"] * 6)
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    longer.write_text(buf.getvalue(), encoding="utf-8")
-    common = ["--model", "tiny", "--batch-size", "32", "--epochs", "0.2", "--no-canaries", "--domains", "data",
-              "--seed", "3", "--quiet"]
-    for name, data in (("short", demo_small_csv), ("long", longer)):
-        code, _, err = run_cli(capsys, "train", data, "--out", tmp_path / name, *common)
-        assert code == 0, err
-    short, long_ = ((tmp_path / n / "model" / "config.json").read_bytes() for n in ("short", "long"))
-    assert short == long_
-    assert json.loads(short)["max_position_embeddings"] >= 64
+    assert log.stat().st_mode & 0o777 == 0o600 and log.parent.stat().st_mode & 0o777 == 0o700
+    assert [e["loss"] for e in json.loads(log.read_text())] == losses
+    assert not (out / "model" / "train_log.json").exists()

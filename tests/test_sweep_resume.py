@@ -19,6 +19,8 @@ import yaml
 
 import chromium
 from auditor.data import DEMO_SCHEMA
+from auditor.rundir import RunDir
+from auditor.sweep.results import SELECTION_NOTE
 
 POINTS = ["nm0.8", "nm1.5", "nm3", "nodp"]
 CONFIG = {
@@ -63,9 +65,8 @@ def sweep(tmp_path_factory, demo_small_csv):
         proc = subprocess.Popen([*cmd, "--quiet"], stdout=log, stderr=subprocess.STDOUT)
         first = out / "runs" / "nm0.8" / "report.json"
         assert _wait_for(first.exists, 400, proc), (root / "killed.log").read_text()[-2000:]
-        second = out / "runs" / "nm1.5" / "model"
-        _wait_for(lambda: (second / "checkpoint" / "state.pt").exists() or (second / "privacy.json").exists(),
-                  120, proc)
+        second = RunDir(out / "runs" / "nm1.5")
+        _wait_for(lambda: second.checkpoint.exists() or second.privacy.exists(), 120, proc)
         proc.send_signal(signal.SIGKILL)  # the main process only: its point processes must notice
         proc.wait()
     before = {p: _snapshot(out / "runs" / p) for p in POINTS}
@@ -130,16 +131,16 @@ def test_finished_points_were_not_trained_again(sweep):
         assert _status(out, p)["stages"]["report"]["attempts"] >= 1
 
 
-def test_points_share_split_canaries_and_seed(sweep):
+def test_points_share_split_canary_layout_and_seed(sweep):
     out = sweep["out"]
 
     def digest(p, name):
         return hashlib.sha256((out / "runs" / p / name).read_bytes()).hexdigest()
 
-    def canaries(p):  # the manifest but its salt: each run masks with its own salt (reports.masking)
+    def canaries(p):  # the layout the seed governs; secrets and audit coins are secret randomness of each run
         manifest = json.loads((out / "runs" / p / "canaries.json").read_text())
-        assert manifest.pop("salt")
-        return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+        return json.dumps([(c["id"], c["group"], c["field"], None if c["group"] == "audit" else c["repetitions"])
+                           for c in manifest["canaries"]])
 
     assert len({digest(p, "split.json") for p in POINTS}) == 1
     assert len({canaries(p) for p in POINTS}) == 1
@@ -148,6 +149,11 @@ def test_points_share_split_canaries_and_seed(sweep):
     privacy = {p: json.loads((out / "runs" / p / "model" / "privacy.json").read_text()) for p in POINTS}
     assert [privacy[p]["noise_multiplier"] for p in POINTS[:3]] == [0.8, 1.5, 3.0]
     assert privacy["nodp"]["dp"] is False
+    # choosing among the points on the private data is outside the guarantee, and says so
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["outside_guarantee"] == [SELECTION_NOTE]
+    assert all(SELECTION_NOTE in privacy[p]["outside_guarantee"] for p in POINTS)
+    assert "choosing a setting among the points" in (out / "sweep.html").read_text()
 
 
 def test_progress_shows_points_and_stage(sweep):

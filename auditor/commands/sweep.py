@@ -34,7 +34,7 @@ def _grid_options(f):
 @_grid_options
 @click.option("--no-dp-baseline", is_flag=True, default=None, help="Add points trained without DP (one per setting of the non-DP axes).")
 @click.option("--schema", type=click.Path(dir_okay=False), help="Declared (public) schema YAML.")
-@click.option("--seed", type=BoundedType(TRAIN["seed"]), help="Seed shared by every point (split, canaries, sampling); drawn once and saved when omitted.")
+@click.option("--seed", type=BoundedType(TRAIN["seed"]), help="Seed shared by every point (split, canary layout, model initialisation); drawn once and saved when omitted.")
 @click.option("--delta", type=BoundedType(TRAIN["delta"]), help="Target delta; default min(1e-5, 0.1/n).")
 @click.option("--physical-batch-size", type=BoundedType(TRAIN["physical_batch_size"]), help="Examples per forward pass (memory only; default 128).")
 @click.option("--holdout", type=BoundedType(DATA["holdout"]), help="Fraction of records held out (default 0.2).")
@@ -59,7 +59,7 @@ def _grid_options(f):
 def command(data, out, config_file, quiet, **flags):
     """Run DATA through train -> generate -> audits -> report for every setting of a grid, in DIR.
 
-    Every point shares the data split, canaries and seeds. Re-running the same
+    Every point shares the data split, canary layout and seed. Re-running the same
     command resumes: finished points are kept, interrupted ones continue, failed
     ones are retried. Writes DIR/sweep.json and DIR/sweep.html (table, plots,
     Pareto frontiers; with --policy, the best passing setting). Exit 1 when a

@@ -60,11 +60,11 @@ class SecretSource:
 
     @classmethod
     def fresh(cls) -> "SecretSource":
-        """256 bits from the OS CSPRNG, shared by every process of a ``torchrun`` job."""
+        """256 bits from the OS CSPRNG; under ``torchrun`` (process group set up) rank 0's, on every process."""
         entropy = int.from_bytes(os.urandom(ENTROPY_BITS // 8), "little")
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            import torch.distributed as dist
+        import torch.distributed as dist
 
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             box = [entropy]
             dist.broadcast_object_list(box, src=0)
             entropy = int(box[0])
@@ -117,11 +117,12 @@ class SecretStreams:
         """``N(0, std^2)`` noise shaped like ``reference``: ``sum_{i<4} N(0, std^2; g_i) / 2``."""
         if std == 0:
             return torch.zeros_like(reference)
-        total = torch.zeros_like(reference)
-        for g in self.noise:
-            total += torch.normal(0.0, std, size=reference.shape, device=reference.device, dtype=reference.dtype,
-                                  generator=g)
-        return total / 2
+        draws = (torch.normal(0.0, std, size=reference.shape, device=reference.device, dtype=reference.dtype,
+                              generator=g) for g in self.noise)
+        total = next(draws)
+        for z in draws:
+            total.add_(z)
+        return total.div_(2)
 
     def state(self) -> dict:
         """Every generator's state (uint8 tensors) for the private resume file."""

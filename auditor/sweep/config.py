@@ -82,14 +82,14 @@ class AuditSettings:
 
 @dataclass
 class SweepConfig:
-    """A grid of training settings over one dataset; every point shares data split, canaries and seeds.
+    """A grid of training settings over one dataset; every point shares data split, canary layout and seed.
 
     Attributes:
         grid: axis (one of ``AXES``) -> the values to try; points are the Cartesian product.
         data: the input records and how they are split and described.
         train: training settings every point shares; ``train.seed`` (drawn once
-            when not given) fixes the split, the canaries and sampling for all points.
-        canaries: canary settings (the same canaries in every point).
+            when not given) fixes the split and the canary layout for all points.
+        canaries: canary settings (the same schedule in every point; secrets are secret randomness).
         no_dp_baseline: add points trained without DP, one per combination of the
             axes that do not concern DP (clipping and noise are dropped).
         policy: a policy preset or YAML file; the sweep then names the best passing point.

@@ -1,9 +1,9 @@
 """The points of a sweep: the Cartesian product of the grid, plus the no-DP baseline points.
 
 Every point is a full ``RunConfig``: the shared settings with the point's axis
-values put in. The seed is shared, so every point gets the same split, the same
-canaries and the same sampling seed (``auditor.pipeline.train`` derives all of
-them from ``train.seed``).
+values put in. The seed is shared, so every point gets the same split and the same
+canary layout (``auditor.pipeline.train`` derives both from ``train.seed``); the DP
+randomness and the canary secrets are each point's own secret randomness.
 """
 
 from __future__ import annotations
