@@ -30,4 +30,6 @@ def command(data, out, resume, force, quiet, **opts):
                    f"in {outcome.seconds:.0f} s")
     else:
         click.echo(f"trained {out} WITHOUT DP (no DP guarantee), {p['steps']} steps in {outcome.seconds:.0f} s")
+    if p.get("reproducible_noise"):
+        click.echo("NO DP GUARANTEE: the noise seed is recorded (--reproducible-noise); for debugging and tests only")
     return 0
