@@ -35,7 +35,7 @@ def tiny_run(tmp_path_factory, demo_small_csv):
     run = tmp_path_factory.mktemp("release") / "run"
     for args in (["train", demo_small_csv, "--out", run, "--schema", DEMO_SCHEMA, "--model", "tiny", "--epochs", "1",
                   "--batch-size", "32", "--seed", SEED, "--canary-repetitions", "1,2", "--audit-canaries", "4",
-                  "--checkpoint-every", "2", "--quiet"],
+                  "--checkpoint-every", "2", "--keep-checkpoints", "--keep-train-log", "--quiet"],
                  ["generate", run, "-n", "40", "--quiet"]):
         with pytest.raises(SystemExit) as exc:
             main([str(a) for a in args])
@@ -72,15 +72,16 @@ def test_clean_run_releases_exactly_the_public_files(tmp_path, capsys, tiny_run)
     record = json.loads((out / "report.json").read_text())
     assert record["release"]["form"] == "public"
     assert "seeds" not in record["reproducibility"] and "data_hash" not in record["reproducibility"]
-    assert "seeds" in json.loads((tiny_run / "report.json").read_text())["reproducibility"]  # the run's report has them
+    # the run's own report has the (non-DP) seed in its config
+    assert json.loads((tiny_run / "report.json").read_text())["reproducibility"]["config"]["train"]["seed"] == SEED
     assert record["pii"]["examples"] == record["distance"]["examples"] == []
     assert all("hash" not in c for c in record["canaries"]["canaries"])
     assert _leftovers(out) == []
 
 
 def test_with_model_bundles_weights_config_codec_privacy_only(tmp_path, capsys, tiny_run):
-    assert (tiny_run / "model" / "checkpoint" / "state.pt").is_file()  # what must stay behind exists
-    assert (tiny_run / "model" / "train_log.json").is_file()
+    assert RunDir(tiny_run).checkpoint.is_file()  # what must stay behind exists (kept on request)
+    assert RunDir(tiny_run).train_log.is_file()
     out = tmp_path / "bundle"
     code, stdout, err = run_cli(capsys, "release", tiny_run, "--out", out, "--with-model", "--no-ner")
     assert code == 0, stdout + err
@@ -269,9 +270,10 @@ def test_public_record_drops_private_keys_and_still_renders(tmp_path):
     text = json.dumps(public)
     assert "seed" not in json.dumps({k: v for k, v in public.items() if k != "release"})
     assert "sha256:1f2e3d" not in text and not SALTED_HASH.search(text) and "Q*** A***" not in text
-    assert set(public["release"]["removed"]) >= {"reproducibility.seeds", "reproducibility.data_hash",
-                                                 "reproducibility.config_hash", "pii.examples"}
+    assert "pii.examples" in public["release"]["removed"]
+    # the owner's record itself never holds the seeds, the data hash or the config hash (reports.record)
+    assert {"seeds", "data_hash", "config_hash"}.isdisjoint(record["reproducibility"])
     assert public["canaries"]["max_exposure"] == record["canaries"]["max_exposure"]
     assert SALTED_HASH.search(json.dumps(record))  # the owner's record has them
     assert not SALTED_HASH.search(render_html(public)) and not SALTED_HASH.search(render_markdown(public))
-    assert "seeds" in record["reproducibility"]  # the input record is unchanged
+    assert record["pii"]["examples"]  # the input record is unchanged
