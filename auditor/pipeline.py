@@ -76,7 +76,8 @@ class RunConfig:
 
 RESUME_MAY_CHANGE = ("device", "checkpoint_every", "keep_checkpoints", "keep_train_log")
 
-SEED_GOVERNS = ("model initialisation, holdout split, canary layout and filler values; not the DP randomness "
+SEED_GOVERNS = ("model initialisation, holdout split, canary layout and filler values, the audits' own sampling; "
+                "not the DP randomness "
                 "(Poisson sampling, noise, domain selection) nor the canary secrets and coin flips, which come "
                 "from OS entropy that is never written")
 
