@@ -132,8 +132,8 @@ class RunDir:
         A stage that starts writing a new file or folder into the run directory
         adds it here (and nowhere else).
         """
-        return (self.marker, self.lock_file, self.run_json, self.split, self.schema, self.canaries, self.salt_file, self.private,
-                self.data_copy, self.model, self.generation, self.audit, self.synthetic(False), self.synthetic(True),
+        return (self.marker, self.lock_file, self.run_json, self.split, self.schema, self.canaries, self.salt_file,
+                self.private, self.data_copy, self.model, self.generation, self.audit, self.synthetic(False), self.synthetic(True),
                 *self.report_files())
 
     def is_tool_run(self) -> bool:

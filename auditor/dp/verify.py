@@ -161,7 +161,7 @@ def observe(claim: Claim, trial: Trial) -> dict:
                       clipping=trial.clipping, seed=trial.seed, checkpoint_every=10**9)
     canaries = GradientCanaries(inserted=trial.inserted, held_out=trial.held_out, seed=cfg.seed or 0)
     result = fit(sequences, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id, config=cfg,
-                 delta=claim.delta, gradient_canaries=canaries)
+                 delta=claim.delta, max_length=codec.max_length, gradient_canaries=canaries)
     obs = canaries.observations()
     return {**obs, "engine": result.privacy["clipping"], "processes": result.privacy["world_size"],
             "sample_rate_run": batch / trial.records, "steps_run": len(obs["included"])}
