@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reports.masking import write_private
 from auditor.audits import AUDIT_INPUTS
-from reports.provenance import SALT_FILE, current_digests, stamp
+from reports.masking import write_private
+from reports.provenance import SALT_FILE, current_digests, read_salt, stamp
 
 CANARY_SECRETS = ["my pin is 40817", "code 5713-2209-4461", "ssn 871-22-4093"]
 TRAIN_PII = ["Quentin Abernathy-Vole", "zelda.q.marsh@example.org", "555-013-7788"]
@@ -183,9 +183,12 @@ def write_run(root: Path, files: dict[str, dict], *, omit: tuple[str, ...] = ())
     """Write ``files`` under ``root`` (skipping paths in ``omit``); return ``root``.
 
     As the pipeline does, generation.json and each audit file record the digests of
-    the run's inputs (``reports.provenance``), keyed with a fixed salt.
+    the run's inputs (``reports.provenance``), keyed with the run's salt (a fixed one
+    when ``root`` has none yet).
     """
-    write_private(root / SALT_FILE, FIXTURE_SALT)
+    if not (root / SALT_FILE).exists():
+        write_private(root / SALT_FILE, FIXTURE_SALT)
+    salt = read_salt(root)
     stamped = ["generation.json"] + sorted(rel for rel in files if rel.startswith("audit/"))
     for rel in sorted(files, key=lambda r: (r in stamped, stamped.index(r) if r in stamped else 0)):
         if rel in omit:
@@ -194,7 +197,7 @@ def write_run(root: Path, files: dict[str, dict], *, omit: tuple[str, ...] = ())
         if rel in stamped:
             # what generate and each audit record (auditor.audits.AUDIT_INPUTS)
             names = ("model", "synthetic") if rel == "generation.json" else AUDIT_INPUTS[Path(rel).stem]
-            data = stamp(data, current_digests(root, names, FIXTURE_SALT))
+            data = stamp(data, current_digests(root, names, salt))
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2), encoding="utf-8")
