@@ -458,12 +458,16 @@ def generate(out: str | Path, *, num_records: int, config: SampleConfig | None =
 def clear_invalidated(run: RunDir) -> list[Path]:
     """Remove every audit file whose recorded inputs differ from the run's files now; returns them.
 
-    A file that is not valid JSON is left for the report to name.
+    Only the audits that record provenance (``auditor.audits.AUDIT_INPUTS``) are
+    considered; a file that is not valid JSON is left for the report to name.
     """
+    from auditor.audits import AUDIT_INPUTS
     from reports.provenance import stale_files
 
     contents = {}
-    for path in sorted(run.audit.glob("*.json")):
+    for path in (run.audit / f"{name}.json" for name in AUDIT_INPUTS):
+        if not path.is_file():
+            continue
         try:
             contents[path] = read_json(path)
         except ValueError:
