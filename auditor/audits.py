@@ -341,3 +341,11 @@ def audit_files(*, synthetic: str | Path, train: str | Path, holdout: str | Path
         return run_data_audits(synthetic=syn.frame, train=tr.frame, holdout=ho.frame if ho else empty,
                                schema=schema_obj, config=cfg, salt=salt, out=run, validity=None, digests=digests,
                                needs=MODEL_FREE_INPUTS, stage=stage)
+
+
+def _refuse_trained_run(run: RunDir) -> None:
+    """A model-free audit never writes into a trained run: its report would show that run's ε and validity."""
+    # split.json is written before training starts, so a killed training counts too
+    if any(p.exists() for p in (run.split, run.model, run.generation, run.canaries, run.data_copy)):
+        raise UserError(f"{run.root} holds a trained run; give model-free audits their own --out "
+                        f"(audit that run with `auditor audit {run.root}`)")
