@@ -3,6 +3,11 @@
 Model audits (exposure, mia, dp_audit) need ``model/``; model-free audits
 (distance, pii, quality) need only synthetic, train and holdout records, so they
 also run on files produced by any other generator (``audit_files``).
+
+Each audit file records the keyed digests of the inputs it read
+(``reports.provenance``), taken before they are loaded: an input replaced while
+the audit runs then reads as changed, never the reverse, and the report refuses
+an audit whose inputs are no longer the run's.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import time
 from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,6 +28,7 @@ from auditor.errors import UserError
 from auditor.overwrite import refuse_overwriting_inputs
 from auditor.rundir import RunDir, locks_run, read_json, write_json
 from auditor.schema import Schema
+from reports.provenance import current_digests, keyed_digest, stamp
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,21 @@ MODEL_AUDITS = ("exposure", "mia", "dp_audit")
 DATA_AUDITS = ("distance", "pii", "quality", "duplicates", "anonymity")
 ALL_AUDITS = MODEL_AUDITS + DATA_AUDITS
 Stage = Callable[[str], None]
+Digests = Mapping[str, str | None]
+
+# audit -> the run's inputs it reads (names of reports.provenance.INPUT_FILES)
+AUDIT_INPUTS: dict[str, tuple[str, ...]] = {
+    "exposure": ("model", "canaries", "generation"),  # generation: canary occurrences in the synthetic data
+    "mia": ("model", "split", "canaries"),
+    "dp_audit": ("model", "privacy", "split", "canaries"),  # privacy: the claimed epsilon
+    "distance": ("synthetic", "split"),
+    "pii": ("synthetic", "split"),
+    "quality": ("synthetic", "split", "generation"),  # generation: validity
+    "duplicates": ("split", "privacy"),  # privacy: the claimed epsilon and delta
+    "anonymity": ("synthetic", "split"),
+}
+# a model-free audit reads three files outside the run dir; run.json records their digests
+MODEL_FREE_INPUTS: dict[str, tuple[str, ...]] = {a: ("synthetic", "train", "holdout") for a in DATA_AUDITS}
 
 
 @dataclass
@@ -82,15 +103,16 @@ def default_target(schema: Schema) -> str | None:
     return None
 
 
-def _write(run: RunDir, name: str, result: dict) -> Path:
-    return write_json(run.audit / f"{name}.json", result)
+def _write(run: RunDir, name: str, result: dict, digests: Digests, needs: Mapping[str, tuple[str, ...]]) -> Path:
+    """Write ``audit/<name>.json`` atomically (a killed audit leaves the old file or none) with its provenance."""
+    return write_json(run.audit / f"{name}.json", stamp(result, {k: digests[k] for k in needs[name]}))
 
 
 # ---------------------------------------------------------------------------- model-free
 
 def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema,
-                    config: AuditConfig, salt: str, out: RunDir, validity: float | None,
-                    stage: Stage | None = None) -> dict[str, Path]:
+                    config: AuditConfig, salt: str, out: RunDir, validity: float | None, digests: Digests,
+                    needs: Mapping[str, tuple[str, ...]] = AUDIT_INPUTS, stage: Stage | None = None) -> dict[str, Path]:
     kinds = column_kinds(schema)
     written = {}
     if "distance" in config.audits and len(holdout):
@@ -105,7 +127,7 @@ def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd
             synthetic=synthetic[list(kinds)], train=train[list(kinds)], holdout=holdout[list(kinds)],
             column_kinds=kinds, quasi_identifiers=[q for q in qi if q != secret] or None,
             secret_column=secret, learned_columns=[c.name for c in schema.learned] or None,
-            config=DistanceConfig(datetime_formats=fmts, seed=config.seed)))
+            config=DistanceConfig(datetime_formats=fmts, seed=config.seed)), digests, needs)
     if "pii" in config.audits:
         _stage(stage, "pii")
         from auditor.pii import run as pii_run
@@ -119,7 +141,7 @@ def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd
             s, t, h = synthetic[cols], train[cols], holdout[cols]
         written["pii"] = _write(out, "pii", pii_run(
             synthetic=s, train=t, holdout=h if len(holdout) else None,
-            config={"ner": config.pii_ner, "score_threshold": config.pii_threshold}, salt=salt))
+            config={"ner": config.pii_ner, "score_threshold": config.pii_threshold}, salt=salt), digests, needs)
     if "duplicates" in config.audits:
         _stage(stage, "duplicates")
         from attacks.duplicates import run as duplicates_run
@@ -128,7 +150,7 @@ def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd
         claimed = privacy.get("epsilon") if privacy.get("dp") else None
         written["duplicates"] = _write(out, "duplicates", duplicates_run(
             train=train[[c.name for c in schema.columns]], learned_columns=[c.name for c in schema.learned],
-            epsilon=claimed, delta=privacy.get("delta") if claimed is not None else None))
+            epsilon=claimed, delta=privacy.get("delta") if claimed is not None else None), digests, needs)
     if "anonymity" in config.audits and len(holdout):
         _stage(stage, "anonymity")
         from attacks.anonymity import AnonymityConfig
@@ -139,7 +161,7 @@ def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd
         fmts = {c.name: c.format for c in schema.learned if c.kind == "datetime"}
         written["anonymity"] = _write(out, "anonymity", anonymity_run(
             synthetic=synthetic[list(learned)], train=train[list(learned)], holdout=holdout[list(learned)],
-            column_kinds=learned, config=AnonymityConfig(datetime_formats=fmts, seed=config.seed)))
+            column_kinds=learned, config=AnonymityConfig(datetime_formats=fmts, seed=config.seed)), digests, needs)
     if "quality" in config.audits:
         _stage(stage, "quality")
         from auditor.quality import run as quality_run
@@ -149,7 +171,7 @@ def run_data_audits(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd
                              holdout=holdout[list(kinds)], column_kinds=kinds, target=target,
                              config={"seed": config.seed})
         result["validity"] = validity
-        written["quality"] = _write(out, "quality", result)
+        written["quality"] = _write(out, "quality", result, digests, needs)
     return written
 
 
@@ -179,7 +201,7 @@ def _reference_scorer(run: RunDir, codec, ref_records: Sequence, config: AuditCo
 
 
 def run_model_audits(run: RunDir, *, config: AuditConfig, train: pd.DataFrame, holdout: pd.DataFrame,
-                     device: str = "auto", stage: Stage | None = None) -> dict[str, Path]:
+                     digests: Digests, device: str = "auto", stage: Stage | None = None) -> dict[str, Path]:
     from attacks.audit import run as dp_audit_run
     from attacks.mia import MiaConfig, report as mia_report, score_membership
     from auditor.pipeline import load_codec, load_trained_model, records_of
@@ -203,7 +225,7 @@ def run_model_audits(run: RunDir, *, config: AuditConfig, train: pd.DataFrame, h
         ccfg = CanaryConfig.from_dict(manifest.config)
         written["exposure"] = _write(run, "exposure", exposure_run(
             ExposureInputs(scorer=scorer, manifest=manifest, scrub=scrub, rng=np.random.default_rng(config.seed)),
-            ccfg))
+            ccfg), digests, AUDIT_INPUTS)
     if not ({"mia", "dp_audit"} & set(config.audits)):
         return written
     _stage(stage, "mia")
@@ -232,7 +254,7 @@ def run_model_audits(run: RunDir, *, config: AuditConfig, train: pd.DataFrame, h
                               canaries_out=canaries_out, reference_scorer=reference, config=mcfg)
     mia = mia_report(scores, config=mcfg)
     if "mia" in config.audits:
-        written["mia"] = _write(run, "mia", mia)
+        written["mia"] = _write(run, "mia", mia, digests, AUDIT_INPUTS)
     if "dp_audit" in config.audits:
         _stage(stage, "dp_audit")
         audit_group = manifest.group("audit") if manifest is not None else []
@@ -242,7 +264,7 @@ def run_model_audits(run: RunDir, *, config: AuditConfig, train: pd.DataFrame, h
                               canary_scores=canary_scores,
                               canary_inclusion=[c.coin for c in audit_group] if audit_group else None,
                               claimed_epsilon=claimed, delta=privacy["delta"] or 0.0)
-        written["dp_audit"] = _write(run, "dp_audit", result)
+        written["dp_audit"] = _write(run, "dp_audit", result, digests, AUDIT_INPUTS)
     return written
 
 
@@ -265,14 +287,17 @@ def audit_run(out: str | Path, *, config: AuditConfig | None = None, device: str
     run = RunDir(Path(out))
     run.require_trained()
     synth_path = run.existing_synthetic()
+    salt = run.salt()
+    digests = current_digests(run.root, {n for a in cfg.audits for n in AUDIT_INPUTS[a]}, salt)
     train, holdout, is_text = load_frames(run)
     schema = load_codec(run).schema
     synthetic = data_io.load_records(synth_path).frame
     validity = read_json(run.generation).get("validity") if run.generation.exists() else None
     t0 = time.perf_counter()
-    written = run_model_audits(run, config=cfg, train=train, holdout=holdout, device=device, stage=stage)
+    written = run_model_audits(run, config=cfg, train=train, holdout=holdout, digests=digests, device=device,
+                               stage=stage)
     written |= run_data_audits(synthetic=synthetic, train=train, holdout=holdout, schema=schema, config=cfg,
-                               salt=run.salt(), out=run, validity=validity, stage=stage)
+                               salt=salt, out=run, validity=validity, digests=digests, stage=stage)
     log.info("audits done in %.1f s", time.perf_counter() - t0)
     return written
 
@@ -287,6 +312,7 @@ def audit_files(*, synthetic: str | Path, train: str | Path, holdout: str | Path
     cfg = config or AuditConfig()
     _check_audit_names(cfg)
     run = RunDir(Path(out))
+    _refuse_trained_run(run)
     run.holds_files(force=force)  # reads only: a refused --out fails before the inputs are read
     refuse_overwriting_inputs({"--synthetic": synthetic, "--train": train, "--holdout": holdout, "--schema": schema},
                               {"--out": run.tool_paths()})
@@ -301,13 +327,25 @@ def audit_files(*, synthetic: str | Path, train: str | Path, holdout: str | Path
                 raise UserError(f"{ds.name}: missing columns {', '.join(missing)} of the training data")
     # Everything is validated and loaded: from here on, write (earlier audits are cleared only now).
     with run.new_run(force=force, clear=(run.audit, *run.report_files())):
+        salt = run.salt()
+        digests = {name: keyed_digest([Path(p)], salt) if p else None
+                   for name, p in (("synthetic", synthetic), ("train", train), ("holdout", holdout))}
         run_cfg = {"mode": "model-free", "synthetic": str(synthetic), "train": str(train),
                    "holdout": str(holdout) if holdout else None, "schema": str(schema) if schema else None}
         wj(run.run_json, {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                           "config": run_cfg, "config_hash": config_hash(run_cfg),
                           "seeds": {"audit": cfg.seed}, "versions": versions(),
                           "data_hash": data_io.data_hash(tr.frame), "synthetic_hash": data_io.data_hash(syn.frame),
-                          "outside_guarantee": outside, "model_free": True})
+                          "input_digests": digests, "outside_guarantee": outside, "model_free": True})
         empty = pd.DataFrame(columns=tr.frame.columns)
         return run_data_audits(synthetic=syn.frame, train=tr.frame, holdout=ho.frame if ho else empty,
-                               schema=schema_obj, config=cfg, salt=run.salt(), out=run, validity=None, stage=stage)
+                               schema=schema_obj, config=cfg, salt=salt, out=run, validity=None, digests=digests,
+                               needs=MODEL_FREE_INPUTS, stage=stage)
+
+
+def _refuse_trained_run(run: RunDir) -> None:
+    """A model-free audit never writes into a trained run: its report would show that run's ε and validity."""
+    # split.json is written before training starts, so a killed training counts too
+    if any(p.exists() for p in (run.split, run.model, run.generation, run.canaries, run.data_copy)):
+        raise UserError(f"{run.root} holds a trained run; give model-free audits their own --out "
+                        f"(audit that run with `auditor audit {run.root}`)")

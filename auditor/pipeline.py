@@ -441,12 +441,20 @@ def generate(out: str | Path, *, num_records: int, config: SampleConfig | None =
     With ``scrub_pii="replayed"`` rows that replay PII of the training split are
     dropped too; that filter consults the training data, so the run records it as
     outside the DP guarantee.
+
+    The old report and every audit the new files invalidate are removed
+    (``clear_invalidated``); generation.json records the model and synthetic file
+    it belongs to.
     """
+    from reports.provenance import current_digests, stamp
+
     run = RunDir(Path(out))
     run.require_trained()
     if scrub_pii not in (None, "replayed"):
         raise UserError("--scrub-pii must be 'replayed'")
     cfg = config or SampleConfig()
+    salt = run.salt()
+    model_digest = current_digests(run.root, ["model"], salt)["model"]  # before loading: see auditor.audits
     codec = load_codec(run)
     model = load_trained_model(run, device)
     t0 = time.perf_counter()
@@ -494,10 +502,36 @@ def generate(out: str | Path, *, num_records: int, config: SampleConfig | None =
             log.warning("synthetic.csv: %d cell(s) and %d column name(s) start with = + - @, a tab or CR; a "
                         "spreadsheet may run them as formulas (written as is; see generation.json)",
                         formulas["total"], len(formulas["header"]))
-    run.clear_stage(run.synthetic(not text))  # a text run never keeps a stale .csv, and vice versa
+    # the old report goes first; a text run never keeps a stale .csv, and vice versa
+    run.clear_stage(*run.report_files(), run.synthetic(not text))
     path = data_io.write_records(frame["text"].tolist() if text else frame, run.synthetic(text))
-    write_json(run.generation, stats)
+    synthetic_digest = current_digests(run.root, ["synthetic"], salt)["synthetic"]
+    write_json(run.generation, stamp(stats, {"model": model_digest, "synthetic": synthetic_digest}))
+    clear_invalidated(run)
     return GenerateOutcome(run=run, path=path, stats=stats)
+
+
+def clear_invalidated(run: RunDir) -> list[Path]:
+    """Remove every audit file whose recorded inputs differ from the run's files now; returns them.
+
+    Only the audits that record provenance (``auditor.audits.AUDIT_INPUTS``) are
+    considered; a file that is not valid JSON is left for the report to name.
+    """
+    from auditor.audits import AUDIT_INPUTS
+    from reports.provenance import stale_files
+
+    contents = {}
+    for path in (run.audit / f"{name}.json" for name in AUDIT_INPUTS):
+        if not path.is_file():
+            continue
+        try:
+            contents[path] = read_json(path)
+        except ValueError:
+            continue
+    stale = [p for p, c in contents.items() if not isinstance(c, dict)]
+    stale += list(stale_files(run.root, {p: c for p, c in contents.items() if isinstance(c, dict)}))
+    run.clear_stage(*stale)
+    return stale
 
 
 # ---------------------------------------------------------------------------- report

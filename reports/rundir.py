@@ -3,7 +3,9 @@
 Validated once here, at the boundary: a file that is present must be valid
 JSON without NaN/Infinity, be a mapping, and hold the contract's minimum keys.
 A file that is absent means its stage did not run; its report section is then
-left out.
+left out. Every file a stage computed from the model or the synthetic data
+(``PROVENANCE_CHECKED``) must still match those inputs (``reports.provenance``),
+else the run is refused: a report never mixes numbers about different data.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.errors import ReportInputError
+from reports.provenance import check_current
 
 # report section -> (file relative to the run dir, keys the contract guarantees)
 SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -38,6 +41,12 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "duplicates": ("audit/duplicates.json", ("learned", "exact", "epsilon", "delta")),
     "anonymity": ("audit/anonymity.json", ("singling_out", "linkability", "inference", "n_compared")),
 }
+
+# sections whose file records its inputs; the stage that rewrites each (run.json and
+# privacy.json are written by training, which starts a run afresh)
+PROVENANCE_CHECKED: dict[str, str] = {"generation": "generate", "canaries": "exposure", "mia": "mia",
+                                      "audit": "dp_audit", "distance": "distance", "pii": "pii",
+                                      "quality": "quality", "duplicates": "duplicates", "anonymity": "anonymity"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,8 @@ def read_run(run_dir: str | Path) -> RunFiles:
 
     Raises:
         ReportInputError: ``run_dir`` is not a directory, holds none of the
-            contract files, or a present file is invalid or lacks a required key.
+            contract files, a present file is invalid or lacks a required key,
+            or a file's provenance does not match the current inputs.
     """
     root = Path(run_dir)
     if not root.is_dir():
@@ -92,4 +102,6 @@ def read_run(run_dir: str | Path) -> RunFiles:
     if not sections:
         expected = ", ".join(rel for rel, _ in SOURCES.values())
         raise ReportInputError(f"{root}: no run files found (expected any of {expected})")
+    check_current(root, {SOURCES[s][0]: sections[s] for s in PROVENANCE_CHECKED if s in sections},
+                  refresh={SOURCES[s][0]: stage for s, stage in PROVENANCE_CHECKED.items()})
     return RunFiles(sections=sections, hashes=hashes)

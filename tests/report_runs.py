@@ -10,6 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from auditor.audits import AUDIT_INPUTS
+from reports.masking import write_private
+from reports.provenance import SALT_FILE, current_digests, read_salt, stamp
+
 CANARY_SECRETS = ["my pin is 40817", "code 5713-2209-4461", "ssn 871-22-4093"]
 TRAIN_PII = ["Quentin Abernathy-Vole", "zelda.q.marsh@example.org", "555-013-7788"]
 SECRETS = CANARY_SECRETS + TRAIN_PII
@@ -172,11 +176,28 @@ def nodp_run() -> dict[str, dict]:
     return files
 
 
+FIXTURE_SALT = "fixture-salt-0123456789abcdef"
+
+
 def write_run(root: Path, files: dict[str, dict], *, omit: tuple[str, ...] = ()) -> Path:
-    """Write ``files`` under ``root`` (skipping paths in ``omit``); return ``root``."""
-    for rel, data in files.items():
+    """Write ``files`` under ``root`` (skipping paths in ``omit``); return ``root``.
+
+    As the pipeline does, generation.json and each audit file record the digests of
+    the run's inputs (``reports.provenance``), keyed with the run's salt (a fixed one
+    when ``root`` has none yet).
+    """
+    if not (root / SALT_FILE).exists():
+        write_private(root / SALT_FILE, FIXTURE_SALT)
+    salt = read_salt(root)
+    stamped = ["generation.json"] + sorted(rel for rel in files if rel.startswith("audit/"))
+    for rel in sorted(files, key=lambda r: (r in stamped, stamped.index(r) if r in stamped else 0)):
         if rel in omit:
             continue
+        data = files[rel]
+        if rel in stamped:
+            # what generate and each audit record (auditor.audits.AUDIT_INPUTS)
+            names = ("model", "synthetic") if rel == "generation.json" else AUDIT_INPUTS[Path(rel).stem]
+            data = stamp(data, current_digests(root, names, salt))
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2), encoding="utf-8")

@@ -111,10 +111,11 @@ def test_cli_writes_the_record_and_the_report_gates_on_it(tmp_path, capsys):
 
 
 def test_policy_requires_a_check_that_ran(tmp_path):
-    (tmp_path / "audit").mkdir()
-    (tmp_path / "audit" / "distance.json").write_text(json.dumps(
-        {"dcr_train_share": 0.5, "dcr_train_share_ci": [0.4, 0.6], "exact_copy_rate": 0.0, "exact_copies": 0,
-         "dcr_hist": {}}))
+    from report_runs import write_run
+
+    write_run(tmp_path, {"audit/distance.json": {  # with its provenance record, as the audit writes it
+        "dcr_train_share": 0.5, "dcr_train_share_ci": [0.4, 0.6], "exact_copy_rate": 0.0, "exact_copies": 0,
+        "dcr_hist": {}}})
     report = build_report(tmp_path, policy=policy_from_mapping({"require_dp_verified": True}, name="gate"))
     assert report["verdict"] == "fail"
     assert report["checks"][0]["note"] == "auditor verify-dp did not run (audit/dp_verify.json absent)"
