@@ -196,7 +196,7 @@ def _reference_scorer(run: RunDir, codec, ref_records: Sequence, config: AuditCo
                       seed=config.seed + 17, device=device)
     seqs = [codec.encode(r) for r in ref_records]
     result = fit(seqs, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id, config=cfg,
-                 delta=0.0)
+                 delta=0.0, max_length=codec.max_length)
     return ModelScorer(result.model, codec)
 
 
@@ -347,5 +347,5 @@ def _refuse_trained_run(run: RunDir) -> None:
     """A model-free audit never writes into a trained run: its report would show that run's ε and validity."""
     # split.json is written before training starts, so a killed training counts too
     if any(p.exists() for p in (run.split, run.model, run.generation, run.canaries, run.data_copy)):
-        raise UserError(f"{run.root} holds a trained run; give model-free audits their own --out "
+        raise UserError(f"{run.root} holds a trained run (nothing was changed); give model-free audits their own --out "
                         f"(audit that run with `auditor audit {run.root}`)")

@@ -47,10 +47,13 @@ def reproducibility(run: Mapping[str, Any] | None, hashes: Mapping[str, str]) ->
 
 
 def _without_noise_seed(config: Mapping[str, Any]) -> dict[str, Any]:
-    train = dict(config.get("train") or {})
+    train = config.get("train")
+    if not isinstance(train, Mapping):  # model-free runs record the training file's path here
+        return dict(config)
+    train = dict(train)
     if train.get("reproducible_noise") is not None:
         train["reproducible_noise"] = "recorded in the run directory (no DP guarantee)"
-    return {**config, "train": train} if "train" in config else dict(config)
+    return {**config, "train": train}
 
 
 def assemble(files: RunFiles, *, policy: Mapping[str, Any] | None, checks: list[Mapping[str, Any]] | None,

@@ -91,13 +91,13 @@ def test_force_keeps_an_input_inside_the_run_directory(run_dir, demo_small_csv, 
     shutil.copy(demo_small_csv, data)
     (run_dir / "notes").mkdir()
     (run_dir / "notes" / "todo.txt").write_text("ask legal\n")
-    old_privacy = (run_dir / "model" / "privacy.json").read_bytes()
+    old_weights = (run_dir / "model" / "model.safetensors").read_bytes()
     code, _, err = run_cli(capsys, "train", data, "--out", run_dir, *TRAIN, "--seed", "2", "--force")
     assert code == 0, err
     assert data.read_bytes() == demo_small_csv.read_bytes()
     assert (run_dir / "notes" / "todo.txt").read_text() == "ask legal\n"
     assert json.loads((run_dir / "run.json").read_text())["config"]["data"]["path"] == str(data.resolve())
-    assert (run_dir / "model" / "privacy.json").read_bytes() != old_privacy  # a new run (seed 2) replaced the old
+    assert (run_dir / "model" / "model.safetensors").read_bytes() != old_weights  # a new run replaced the old
 
 
 def test_an_input_that_force_would_replace_is_refused(run_dir, demo_small_csv, capsys):
