@@ -22,7 +22,7 @@ size* are compared, so that "closer to train" has 50% as its ideal:
   nearest synthetic row -> AUC, TPR at low FPR (:mod:`attacks.metrics`).
 - Attribute inference (:mod:`attacks.inference`).
 
-Any example row written out is masked with :mod:`reports.masking`.
+Any example row written out is masked with :mod:`reports.pii_masking`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from attacks.inference import guesses_correct, inference_risk
 from attacks.intervals import clopper_pearson_interval
 from attacks.metrics import DEFAULT_FPRS, summarize
 from attacks.neighbours import nearest_neighbours
-from reports.masking import mask_value
+from reports.pii_masking import mask_value
 
 #: Distances within this of each other count as a tie.
 TIE_TOLERANCE = 1e-9

@@ -7,7 +7,7 @@ of score lists into the ``mia.json`` entry (AUC with CI, TPR at low FPR,
 advantage, ROC). See ``docs/audit-contract.md``.
 
 Use :func:`run` for the audit file, or :func:`score_membership` then
-:func:`report` to keep the raw scores (``attacks.audit`` takes them).
+:func:`report` to keep the raw scores (``attacks.dp_audit`` takes them).
 """
 
 from __future__ import annotations

@@ -202,12 +202,12 @@ def _reference_scorer(run: RunDir, codec, ref_records: Sequence, config: AuditCo
 
 def run_model_audits(run: RunDir, *, config: AuditConfig, train: pd.DataFrame, holdout: pd.DataFrame,
                      digests: Digests, device: str = "auto", stage: Stage | None = None) -> dict[str, Path]:
-    from attacks.audit import run as dp_audit_run
+    from attacks.dp_audit import run as dp_audit_run
     from attacks.mia import MiaConfig, report as mia_report, score_membership
     from auditor.pipeline import load_codec, load_trained_model, records_of
     from auditor.scoring import ModelScorer
-    from canaries.audit import ExposureInputs
-    from canaries.audit import run as exposure_run
+    from canaries.exposure_audit import ExposureInputs
+    from canaries.exposure_audit import run as exposure_run
     from canaries.config import CanaryConfig
     from canaries.manifest import Manifest
     from canaries.prompts import secret_logprobs

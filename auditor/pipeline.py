@@ -24,6 +24,7 @@ import torch
 
 import auditor
 from auditor import data as data_io
+from auditor import schema_inference
 from auditor.bounds import DATA, check_fields
 from auditor.codec import RowCodec, value_magnitude
 from auditor.dp.accounting import default_delta, select_domains
@@ -130,7 +131,7 @@ def resolve_schema(dataset: data_io.Dataset, schema_path: str | None) -> tuple[S
         except (OSError, ValueError) as exc:
             raise UserError(f"schema {schema_path}: {exc}") from None
     if dataset.is_text:
-        return (schema if schema_path else data_io.text_schema()), []
+        return (schema if schema_path else schema_inference.text_schema()), []
     if schema_path:
         missing = [n for n in schema.names if n not in dataset.frame.columns]
         if missing:
@@ -142,10 +143,10 @@ def resolve_schema(dataset: data_io.Dataset, schema_path: str | None) -> tuple[S
                 check_fake(col)
             except ValueError as exc:
                 raise UserError(f"schema {schema_path}: {exc}") from None
-        data_io.require_valid(dataset.frame[schema.names], schema, name=dataset.name)
+        schema_inference.require_valid(dataset.frame[schema.names], schema, name=dataset.name)
         return schema, []
-    schema = data_io.infer_schema(dataset.frame)
-    return schema, data_io.schema_facts_outside_guarantee(schema)
+    schema = schema_inference.infer_schema(dataset.frame)
+    return schema, schema_inference.schema_facts_outside_guarantee(schema)
 
 
 def records_of(frame: pd.DataFrame, schema: Schema) -> list:
@@ -357,7 +358,7 @@ def public_counts(n: int, *, dp: bool) -> list[str]:
 def _finish_private_traces(run: RunDir, cfg: TrainConfig, losses: list[dict]) -> None:
     """Training is over: the secret generators' state always goes, the checkpoint unless
     --keep-checkpoints; the exact losses (non-DP statistics) are kept, privately, only with --keep-train-log."""
-    from reports.masking import write_private
+    from reports.atomic import write_private
 
     run.secret_state.unlink(missing_ok=True)
     if not cfg.keep_checkpoints:
@@ -387,7 +388,7 @@ def _canary_fields(manifest, codec: RowCodec, n: int) -> list[int | None] | None
 
 
 def _save_private_frame(run: RunDir, frame: pd.DataFrame) -> None:
-    from reports.masking import write_private
+    from reports.atomic import write_private
 
     write_private(run.data_copy, "\n".join(json.dumps(r) for r in frame.to_dict(orient="records")) + "\n")
 

@@ -14,7 +14,8 @@ from typing import Any, Callable, Iterator, TypeVar
 from auditor.errors import UserError
 from auditor.locking import exclusive
 from reports.atomic import atomic_file
-from reports.masking import new_salt, write_private
+from reports.pii_masking import new_salt
+from reports.atomic import write_private
 
 # The marker file's content: this tool's name and the layout version of its run directories.
 RUN_MARKER = {"tool": "dp-auditor", "run_dir_schema": 1}

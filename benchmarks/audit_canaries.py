@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from attacks.audit import AuditConfig as BoundConfig
-from attacks.audit import perfect_one_run_epsilon
+from attacks.dp_audit import DpAuditConfig as BoundConfig
+from attacks.dp_audit import perfect_one_run_epsilon
 from auditor.audits import AuditConfig, run_model_audits
 from auditor.commands.demo import DEMO_CANARIES, DEMO_TRAIN
 from auditor.data import DEMO_CSV, DEMO_SCHEMA

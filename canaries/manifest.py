@@ -1,7 +1,7 @@
 """The canary manifest ``canaries.json``: every canary, its secret and where it went.
 
 The manifest is a secret file: it holds raw secrets and the per-run salt of the
-masked hashes, and is written with mode 0600 by ``reports.masking.write_private``.
+masked hashes, and is written with mode 0600 by ``reports.atomic.write_private``.
 Nothing else may copy a secret out of it unmasked; ``Manifest.redactor()`` masks.
 """
 
@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from reports.masking import Redactor, write_private
+from reports.pii_masking import Redactor
+from reports.atomic import write_private
 
 Group = Literal["schedule", "twin", "audit"]
 GROUPS = ("schedule", "twin", "audit")
@@ -61,7 +62,7 @@ class Manifest:
 
     Attributes:
         canaries: every canary, inserted or not.
-        salt: per-run salt for ``reports.masking`` hashes.
+        salt: per-run salt for ``reports.pii_masking`` hashes.
         config: the ``CanaryConfig`` used, as a dict.
         n_records: records before planting.
         n_planted_rows: canary rows added (they count as records for DP accounting).

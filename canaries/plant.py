@@ -36,7 +36,7 @@ from canaries.config import CanaryConfig
 from canaries.formats import SecretFormat, bundled_names, make_format, pattern_alphabets
 from canaries.manifest import Canary, Manifest
 from canaries.prompts import canary_prompt
-from reports.masking import new_salt
+from reports.pii_masking import new_salt
 
 DEFAULT_TEXT_FORMAT = "digits:6"
 _EPOCH = dt.date(1940, 1, 1)

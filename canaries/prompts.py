@@ -70,7 +70,7 @@ def canary_prompt(scorer: Scorer, canary: Canary) -> Prompt:
 def secret_logprobs(scorer: Scorer, canaries: Sequence[Canary]) -> np.ndarray:
     """``log p(secret | prefix)`` of each canary under the model (higher = more likely).
 
-    The membership score of the coin-flip audit set for ``attacks.audit``:
+    The membership score of the coin-flip audit set for ``attacks.dp_audit``:
     ``secret_logprobs(scorer, manifest.group("audit"))`` with inclusion bits
     ``[c.coin for c in manifest.group("audit")]``.
     """

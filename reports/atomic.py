@@ -9,11 +9,12 @@ is never readable by others, not even for a moment.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 
 def temp_name(path: Path) -> Path:
@@ -66,3 +67,14 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_private(path: str | os.PathLike, data: Any) -> Path:
+    """Write a secret file (JSON for non-str data) with mode 0600 from the start.
+
+    Atomic and fsynced: the file is created on a temporary
+    name with mode 0600 and renamed into place, so no reader ever sees it with
+    wider permissions or half written.
+    """
+    text = data if isinstance(data, str) else json.dumps(data, indent=2, sort_keys=True)
+    return atomic_write(path, text, mode=0o600)

@@ -8,7 +8,7 @@ from typing import Any
 from reports.checks import is_model_free
 from reports.policy import Check, Policy, evaluate, not_applicable, verdict
 from reports.record import assemble
-from reports.rundir import read_run
+from reports.run_files import read_run
 
 
 def build_report(run_dir: str | Path, *, policy: Policy | None = None) -> dict[str, Any]:

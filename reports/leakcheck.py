@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from reports.masking import mask_value
+from reports.pii_masking import mask_value
 
 _DATA_URI = re.compile(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=]+")
 _ALNUM = re.compile(r"[A-Za-z0-9]")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
-from reports.rundir import RunFiles
+from reports.run_files import RunFiles
 
 SCHEMA_VERSION = "1.0"
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from auditor.audits import AUDIT_INPUTS
-from reports.masking import write_private
+from reports.atomic import write_private
 from reports.provenance import SALT_FILE, current_digests, read_salt, stamp
 
 CANARY_SECRETS = ["my pin is 40817", "code 5713-2209-4461", "ssn 871-22-4093"]

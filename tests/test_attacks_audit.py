@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from attacks import audit
-from attacks.audit import AuditConfig, epsilon_lower_bound, guess_counts, one_run_epsilon
+from attacks import dp_audit
+from attacks.dp_audit import DpAuditConfig, epsilon_lower_bound, guess_counts, one_run_epsilon
 
 
 def test_perfect_mia_is_a_heuristic_bound_that_never_makes_a_violation():
@@ -17,7 +17,7 @@ def test_perfect_mia_is_a_heuristic_bound_that_never_makes_a_violation():
     # equals epsilon_lower_bound on those counts: logit(0.025^(1/100)) = 3.2814.
     # Clopper-Pearson on one model's scores is not a valid one-run bound, so it is
     # labelled heuristic and kept out of the violation even far above the claim.
-    out = audit.run(
+    out = dp_audit.run(
         member_scores={"loss": np.ones(200)},
         nonmember_scores={"loss": np.zeros(200)},
         claimed_epsilon=1.0,
@@ -36,8 +36,8 @@ def test_perfect_mia_is_a_heuristic_bound_that_never_makes_a_violation():
 
 
 def test_violation_is_logged(caplog):
-    with caplog.at_level(logging.ERROR, logger="attacks.audit"):
-        audit.run(
+    with caplog.at_level(logging.ERROR, logger="attacks.dp_audit"):
+        dp_audit.run(
             outcomes={"perfect": {"tp": 200, "fn": 0, "fp": 0, "tn": 200}},
             claimed_epsilon=0.5,
             delta=1e-5,
@@ -51,22 +51,22 @@ def test_random_scores_never_violate_across_seeds():
     # violation of epsilon = 0.1 should essentially never happen.
     for seed in range(20):
         rng = np.random.default_rng(seed)
-        out = audit.run(
+        out = dp_audit.run(
             member_scores={"loss": rng.normal(size=300), "zlib": rng.normal(size=300)},
             nonmember_scores={"loss": rng.normal(size=300), "zlib": rng.normal(size=300)},
             claimed_epsilon=0.1,
             delta=1e-5,
-            config=AuditConfig(seed=seed),
+            config=DpAuditConfig(seed=seed),
         )
         assert out["violation"] is False, out["message"]
 
 
 def test_outcomes_are_bounded_as_given():
-    out = audit.run(
+    out = dp_audit.run(
         outcomes={"external": {"tp": 90, "fn": 10, "fp": 5, "tn": 95}},
         claimed_epsilon=8.0,
         delta=0.01,
-        config=AuditConfig(significance=0.1),
+        config=DpAuditConfig(significance=0.1),
     )
     expected = epsilon_lower_bound(tp=90, fn=10, fp=5, tn=95, delta=0.01, significance=0.1)
     assert out["max_lower_bound"] == pytest.approx(expected)
@@ -77,8 +77,8 @@ def test_one_run_uses_bonferroni_over_the_grid():
     # 100 canaries, the first 50 included; scores rank all included canaries first.
     inclusion = np.arange(100) < 50
     scores = inclusion.astype(float) + np.linspace(0, 0.1, 100)
-    config = AuditConfig(guess_fractions=(0.1, 0.5))
-    out = audit.run(canary_scores=scores, canary_inclusion=inclusion, claimed_epsilon=None, delta=0.0, config=config)
+    config = DpAuditConfig(guess_fractions=(0.1, 0.5))
+    out = dp_audit.run(canary_scores=scores, canary_inclusion=inclusion, claimed_epsilon=None, delta=0.0, config=config)
     (bound,) = out["bounds"]
     assert bound["heuristic"] is False
     # Grid k = 10 and 50, all correct; each tested at 0.05 / 2.
@@ -95,7 +95,7 @@ def test_one_run_ties_do_not_leak_input_order():
     # All scores equal: a guess is a coin flip whatever the listing order, so
     # listing the included canaries first must not yield a bound.
     inclusion = np.arange(200) < 100
-    out = audit.run(
+    out = dp_audit.run(
         canary_scores=np.zeros(200), canary_inclusion=inclusion, claimed_epsilon=1.0, delta=0.0
     )
     assert out["max_lower_bound"] < 0.5
@@ -108,37 +108,37 @@ def test_guess_counts():
 
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="member_scores and nonmember_scores"):
-        audit.run(member_scores={"a": [1, 2]}, claimed_epsilon=1.0, delta=0.0)
+        dp_audit.run(member_scores={"a": [1, 2]}, claimed_epsilon=1.0, delta=0.0)
     with pytest.raises(ValueError, match="canary_inclusion"):
-        audit.run(canary_scores=[1.0, 2.0], canary_inclusion=[1], claimed_epsilon=1.0, delta=0.0)
+        dp_audit.run(canary_scores=[1.0, 2.0], canary_inclusion=[1], claimed_epsilon=1.0, delta=0.0)
     with pytest.raises(ValueError, match="claimed_epsilon"):
-        audit.run(outcomes={}, claimed_epsilon=-1.0, delta=0.0)
+        dp_audit.run(outcomes={}, claimed_epsilon=-1.0, delta=0.0)
     with pytest.raises(ValueError, match="lacks"):
-        audit.run(outcomes={"x": {"tp": 1}}, claimed_epsilon=1.0, delta=0.0)
+        dp_audit.run(outcomes={"x": {"tp": 1}}, claimed_epsilon=1.0, delta=0.0)
     with pytest.raises(ValueError, match="finite"):
-        audit.run(member_scores={"a": [1, np.nan]}, nonmember_scores={"a": [1, 2]}, claimed_epsilon=1.0, delta=0.0)
+        dp_audit.run(member_scores={"a": [1, np.nan]}, nonmember_scores={"a": [1, 2]}, claimed_epsilon=1.0, delta=0.0)
     with pytest.raises(ValueError, match="guess_fractions"):
-        AuditConfig(guess_fractions=(0.0,))
+        DpAuditConfig(guess_fractions=(0.0,))
 
 
 def test_no_evidence():
-    out = audit.run(claimed_epsilon=1.0, delta=1e-5)
+    out = dp_audit.run(claimed_epsilon=1.0, delta=1e-5)
     assert out["bounds"] == [] and out["max_lower_bound"] == 0.0 and out["violation"] is False
 
 
 def test_group_delta_by_hand():
     # k = 4, eps = 1, delta = 1e-5: 4 * e^3 * 1e-5 = 8.0342e-4
-    assert audit.group_delta(delta=1e-5, copies=4, epsilon=1.0) == pytest.approx(4 * math.exp(3) * 1e-5)
-    assert audit.group_delta(delta=1e-5, copies=1, epsilon=1.0) == 1e-5
-    assert audit.group_delta(delta=1e-5, copies=16, epsilon=None) == 1e-5
-    assert audit.group_delta(delta=0.1, copies=16, epsilon=2.0) == 1.0
+    assert dp_audit.group_delta(delta=1e-5, copies=4, epsilon=1.0) == pytest.approx(4 * math.exp(3) * 1e-5)
+    assert dp_audit.group_delta(delta=1e-5, copies=1, epsilon=1.0) == 1e-5
+    assert dp_audit.group_delta(delta=1e-5, copies=16, epsilon=None) == 1e-5
+    assert dp_audit.group_delta(delta=0.1, copies=16, epsilon=2.0) == 1.0
 
 
 def test_multi_copy_canaries_give_a_per_record_group_bound():
     inclusion = np.arange(100) < 50
     scores = inclusion.astype(float)
-    config = AuditConfig(guess_fractions=(0.5,))
-    out = audit.run(
+    config = DpAuditConfig(guess_fractions=(0.5,))
+    out = dp_audit.run(
         canary_scores=scores, canary_inclusion=inclusion, canary_copies=4,
         claimed_epsilon=1.0, delta=1e-5, config=config,
     )
@@ -149,12 +149,12 @@ def test_multi_copy_canaries_give_a_per_record_group_bound():
     assert bound["details"]["group_epsilon_lower_bound"] == pytest.approx(group)
     assert bound["epsilon_lower_bound"] == pytest.approx(group / 4)
     with pytest.raises(ValueError, match="canary_copies"):
-        audit.run(canary_scores=scores, canary_inclusion=inclusion, canary_copies=0, claimed_epsilon=1.0, delta=0.0)
+        dp_audit.run(canary_scores=scores, canary_inclusion=inclusion, canary_copies=0, claimed_epsilon=1.0, delta=0.0)
 
 
 def test_signals_must_score_the_same_records():
     with pytest.raises(ValueError, match="same records"):
-        audit.run(
+        dp_audit.run(
             member_scores={"a": np.zeros(10), "b": np.zeros(12)},
             nonmember_scores={"a": np.zeros(10), "b": np.zeros(10)},
             claimed_epsilon=1.0, delta=0.0,
@@ -167,7 +167,7 @@ def test_one_run_max_attainable_by_hand():
     # k's (2, 5, 10, 20, 30, 50), each at 0.05 / 6; the best is k = 50:
     # q = (0.05/6)^(1/50) = e^(-4.78749/50) = 0.908690, eps = ln(0.908690/0.091310) = 2.2977.
     inclusion = np.arange(100) < 50
-    out = audit.run(canary_scores=np.zeros(100), canary_inclusion=inclusion, claimed_epsilon=8.0, delta=0.0)
+    out = dp_audit.run(canary_scores=np.zeros(100), canary_inclusion=inclusion, claimed_epsilon=8.0, delta=0.0)
     (bound,) = out["bounds"]
     assert bound["max_attainable"] == pytest.approx(2.2977, abs=1e-4)
     q = (0.05 / 6) ** (1 / 50)
@@ -208,10 +208,10 @@ def test_valid_bounds_are_bonferroni_corrected_across_bounds_and_guess_counts():
     inclusion = np.arange(100) < 50
     scores = inclusion.astype(float)
     counts = {"tp": 90, "fn": 10, "fp": 5, "tn": 95}
-    out = audit.run(
+    out = dp_audit.run(
         member_scores={"loss": np.ones(40)}, nonmember_scores={"loss": np.zeros(40)},
         outcomes={"ext": counts}, canary_scores=scores, canary_inclusion=inclusion,
-        claimed_epsilon=1.0, delta=0.0, config=AuditConfig(guess_fractions=(0.1, 0.5)),
+        claimed_epsilon=1.0, delta=0.0, config=DpAuditConfig(guess_fractions=(0.1, 0.5)),
     )
     assert out["correction"] == {"method": "bonferroni", "family_size": 2, "per_bound_significance": 0.025}
     mia, outcome, one_run = out["bounds"]
@@ -241,17 +241,17 @@ def test_bonferroni_keeps_the_family_error_rate_under_null():
         outcomes = {f"o{i}": dict(zip(("tp", "fn", "fp", "tn"),
                                       (int(x), 50 - int(x), int(y), 50 - int(y))))
                     for i, (x, y) in enumerate(rng.binomial(50, 0.5, size=(2, 2)))}
-        out = audit.run(outcomes=outcomes, canary_scores=rng.normal(size=60),
+        out = dp_audit.run(outcomes=outcomes, canary_scores=rng.normal(size=60),
                         canary_inclusion=rng.integers(0, 2, size=60), claimed_epsilon=0.0, delta=0.0,
-                        config=AuditConfig(seed=seed, guess_fractions=(0.1, 0.5)))
+                        config=DpAuditConfig(seed=seed, guess_fractions=(0.1, 0.5)))
         false += out["violation"]
     assert out["correction"]["family_size"] == 3
     assert false <= 35
 
 
 def test_canaries_needed_by_hand_and_saturation():
-    from attacks.audit import canaries_needed, perfect_one_run_epsilon
-    config = AuditConfig()
+    from attacks.dp_audit import canaries_needed, perfect_one_run_epsilon
+    config = DpAuditConfig()
     # delta = 0, m = 200 (100 included), grid 4, 10, 20, 40, 60, 100 at 0.05/6: the best is k = 100:
     # q = (0.05/6)^(1/100) = e^(-0.0478749) = 0.953253, ln(0.953253 / 0.046747) = 3.0151.
     assert perfect_one_run_epsilon(num_canaries=200, delta=0.0, config=config) == pytest.approx(3.0151, abs=1e-4)
@@ -263,12 +263,12 @@ def test_canaries_needed_by_hand_and_saturation():
 
 def test_power_note_says_how_many_canaries_or_none():
     inclusion = np.arange(100) < 50
-    out = audit.run(canary_scores=inclusion.astype(float), canary_inclusion=inclusion, claimed_epsilon=3.0,
+    out = dp_audit.run(canary_scores=inclusion.astype(float), canary_inclusion=inclusion, claimed_epsilon=3.0,
                     delta=0.0)
     assert out["canaries_needed"] == 200 and "about 200 audit canaries would" in out["power_note"]
-    out = audit.run(canary_scores=inclusion.astype(float), canary_inclusion=inclusion, claimed_epsilon=10.0,
+    out = dp_audit.run(canary_scores=inclusion.astype(float), canary_inclusion=inclusion, claimed_epsilon=10.0,
                     delta=1e-5)
     assert out["canaries_needed"] is None and "no number of audit canaries would" in out["power_note"]
-    out = audit.run(canary_scores=inclusion.astype(float), canary_inclusion=inclusion, claimed_epsilon=1.0,
+    out = dp_audit.run(canary_scores=inclusion.astype(float), canary_inclusion=inclusion, claimed_epsilon=1.0,
                     delta=0.0)
     assert out["power_note"] is None and out["canaries_needed"] is None  # 2.30 >= 1: the audit can speak

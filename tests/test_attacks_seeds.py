@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from attacks import audit, mia
+from attacks import dp_audit, mia
 from attacks.mia import MiaConfig
 from auditor.codec import RowCodec
 from auditor.dp.secret import SecretSource
@@ -73,12 +73,12 @@ def train_and_attack(codec, *, seed, dp, copies, epochs):
     )
     canary_scores = mia.score_records(scorer=scorer, records=canaries, config=MiaConfig(signals=("loss",)))
     claimed = result.privacy["epsilon"]
-    dp_audit = audit.run(
+    audit_result = dp_audit.run(
         member_scores=scores.members, nonmember_scores=scores.nonmembers,
         canary_scores=canary_scores["loss"], canary_inclusion=inclusion, canary_copies=copies,
         claimed_epsilon=claimed, delta=DELTA if dp else 0.0,
     )
-    return mia.report(scores, config=mia_config), dp_audit, claimed
+    return mia.report(scores, config=mia_config), audit_result, claimed
 
 
 def test_non_dp_run_with_16_copy_canaries_leaks(codec):

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from auditor.data import DEMO_CSV, DEMO_SCHEMA, infer_schema, load_records, validate_against_schema
+from auditor.data import DEMO_CSV, DEMO_SCHEMA, load_records
+from auditor.schema_inference import infer_schema, validate_against_schema
 from auditor.schema import Schema
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,16 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditor.data import (
-    data_hash,
-    dataset_from_frame,
-    dataset_from_texts,
-    load_records,
-    load_split,
-    save_split,
-    split_holdout,
-    write_records,
-)
+from auditor.data import data_hash, dataset_from_frame, dataset_from_texts, load_records, load_split, save_split, split_holdout, write_records
 from auditor.errors import UserError
 
 SECRET = "078-05-1120"  # stands in for PII: must never appear in an error message

@@ -5,16 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from auditor.data import (
-    infer_schema,
-    load_records,
-    pattern_regex,
-    require_valid,
-    schema_facts_outside_guarantee,
-    text_schema,
-    validate_against_schema,
-    value_shape,
-)
+from auditor.data import load_records
+from auditor.schema_inference import infer_schema, pattern_regex, require_valid, schema_facts_outside_guarantee, text_schema, validate_against_schema, value_shape
 from auditor.errors import UserError
 from auditor.schema import Column, Schema
 

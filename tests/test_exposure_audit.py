@@ -9,7 +9,7 @@ from auditor.codec import RowCodec
 from auditor.model import build_model
 from auditor.schema import Column, Schema
 from auditor.scoring import ModelScorer
-from canaries.audit import ExposureInputs, run
+from canaries.exposure_audit import ExposureInputs, run
 from canaries.config import CanaryConfig
 from canaries.occurrences import scrub
 from canaries.plant import plant

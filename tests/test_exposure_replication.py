@@ -14,7 +14,7 @@ from auditor.dp.secret import SecretSource
 from auditor.schema import Column, Schema
 from auditor.scoring import ModelScorer
 from auditor.train import TrainConfig, fit
-from canaries.audit import ExposureInputs, run
+from canaries.exposure_audit import ExposureInputs, run
 from canaries.config import CanaryConfig
 from canaries.plant import fake_name, plant
 

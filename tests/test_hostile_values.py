@@ -3,7 +3,8 @@
 import pytest
 
 from auditor.codec import RowCodec, numeric_to_parts, value_magnitude
-from auditor.data import infer_schema, load_records, require_valid
+from auditor.data import load_records
+from auditor.schema_inference import infer_schema, require_valid
 from auditor.errors import UserError
 from auditor.schema import Column, Schema
 from cli_helpers import run_cli

@@ -239,7 +239,7 @@ def test_offline_helpers():
 
 
 def test_dates_are_masked_whole_and_other_kinds_unchanged():
-    from reports.masking import mask_value
+    from reports.pii_masking import mask_value
 
     assert mask_value("1984-03-07", "DATE_TIME") == "****-**-**"
     assert mask_value("March 7, 1984", "DATE_TIME") == "M*** *, ****"

@@ -12,7 +12,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from auditor.data import DEMO_SCHEMA, load_records, require_valid
+from auditor.data import DEMO_SCHEMA, load_records
+from auditor.schema_inference import require_valid
 from auditor.dp.accounting import epsilon_of
 from auditor.rundir import RunDir
 from auditor.schema import Schema

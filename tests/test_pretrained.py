@@ -286,7 +286,8 @@ def test_lora_targets_and_settings(llama_dirs, codec):
 @pytest.mark.parametrize("kind", ["llama-full", "gpt2-lora"])
 def test_cli_train_and_generate_with_a_local_pretrained_model(kind, llama_dirs, gpt2_dir, demo_small_csv, tmp_path,
                                                              capsys):
-    from auditor.data import DEMO_SCHEMA, load_records, require_valid
+    from auditor.data import DEMO_SCHEMA, load_records
+    from auditor.schema_inference import require_valid
     from cli_helpers import run_cli
 
     path, extra = (llama_dirs[False], []) if kind == "llama-full" else (gpt2_dir, ["--lora", "--lora-rank", "4"])

@@ -12,7 +12,7 @@ from report_runs import dp_run, write_run
 from attacks.distance import record_copies
 from attacks.distance import run as distance_run
 from attacks.excess import excess_over_control, fisher_one_sided
-from auditor.pii.audit import control_block
+from auditor.pii.pii_audit import control_block
 from auditor.pii.replay import record_evidence
 from auditor.pii.scan import Finding
 from auditor.policies import load_policy as load_preset
@@ -97,7 +97,7 @@ TRAIN, HOLDOUT = _people(range(0, 400)), _people(range(400, 500))
 
 
 def _pii_record(synthetic: pd.DataFrame) -> dict:
-    """The ``pii.replay_vs_control`` block as auditor.pii.audit builds it, from hand-made findings."""
+    """The ``pii.replay_vs_control`` block as auditor.pii.pii_audit builds it, from hand-made findings."""
     ev = record_evidence(_findings(synthetic, ENTITIES),
                          {"train": _findings(TRAIN, ENTITIES), "holdout": _findings(HOLDOUT, ENTITIES)})
     return {"pii": {"replay_vs_control": control_block(ev, n_train=len(TRAIN), n_holdout=len(HOLDOUT))}}

@@ -10,7 +10,7 @@ from reports.build import build_report
 from reports.errors import ReportInputError
 from reports.policy import policy_from_mapping
 from reports.record import SCHEMA_VERSION
-from reports.rundir import SOURCES
+from reports.run_files import SOURCES
 from reports.write import to_json
 
 # audit/dp_verify.json comes from `auditor verify-dp`, not from a run's stages: tests/test_verify_dp.py

@@ -45,7 +45,7 @@ def test_rendered_report_leaks_no_secret(tmp_path, files):
 
 
 def test_secret_kind_masks_every_letter_and_digit():
-    from reports.masking import mask_value
+    from reports.pii_masking import mask_value
 
     assert mask_value("code 5713-2209-4461", "secret") == "**** ****-****-****"
     assert mask_value("code 5713-2209-4461").endswith("4461")  # the default keeps the last 4 digits

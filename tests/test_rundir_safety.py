@@ -348,7 +348,7 @@ def _writers():
     from auditor.data import save_split, write_records
     from auditor.rundir import write_json
     from auditor.schema import Schema
-    from reports.masking import write_private
+    from reports.atomic import write_private
 
     return {
         "split.json": lambda p: save_split(p, [0, 2], [1]),

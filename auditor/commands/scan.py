@@ -13,10 +13,11 @@ from auditor.bounds import THRESHOLD, BoundedType
 from auditor.data import load_records
 from auditor.errors import UserError
 from auditor.overwrite import refuse_overwriting_inputs
-from auditor.pii.audit import analyze, report, reveal
+from auditor.pii.pii_audit import analyze, report, reveal
 from auditor.pii.config import load_allow_list, load_config, load_recognizer_specs
 from reports.atomic import atomic_write
-from reports.masking import new_salt, write_private
+from reports.pii_masking import new_salt
+from reports.atomic import write_private
 
 
 def _records(path: Path):

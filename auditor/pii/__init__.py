@@ -3,11 +3,11 @@
 Entry points:
     run(*, synthetic, train, holdout, config, salt) -> dict   # audit/pii.json
     scrub_replayed(synthetic, train, *, mode, config) -> (data, n_rows)
-Lower level: analyze/report/reveal (auditor.pii.audit), scan_table
+Lower level: analyze/report/reveal (auditor.pii.pii_audit), scan_table
 (auditor.pii.scan), get_engine (auditor.pii.engine), load_config (auditor.pii.config).
 """
 
-from auditor.pii.audit import PiiAnalysis, analyze, report, reveal, run
+from auditor.pii.pii_audit import PiiAnalysis, analyze, report, reveal, run
 from auditor.pii.config import PiiConfig, load_config
 from auditor.pii.scrub import OUTSIDE_GUARANTEE, scrub_replayed
 

@@ -68,7 +68,7 @@ def _create(path: Path) -> BinaryIO:
 def _owner_report(run: RunDir) -> dict:
     """The run's report.json, read and checked once, at the boundary."""
     from reports.errors import ReportInputError
-    from reports.rundir import read_json as read_report
+    from reports.run_files import read_json as read_report
 
     path = run.root / "report.json"
     if not path.is_file():

@@ -31,7 +31,7 @@ from auditor.release.contents import SYNTHETIC_FILES
 from auditor.release.matcher import MIN_ALNUM, SecretMatcher, normalise
 from auditor.release.traces import PrivateTraces
 from canaries.manifest import Canary
-from reports.masking import Redactor, mask_value, new_salt
+from reports.pii_masking import Redactor, mask_value, new_salt
 
 FILE_MODE = 0o644
 DIR_MODE = 0o755

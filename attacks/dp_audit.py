@@ -50,13 +50,13 @@ import numpy as np
 from attacks.bounds import epsilon_lower_bound, max_attainable_epsilon, one_run_epsilon, one_run_max_attainable
 from attacks.duplicates import group_privacy
 
-__all__ = ["AuditConfig", "epsilon_lower_bound", "one_run_epsilon", "run"]
+__all__ = ["DpAuditConfig", "epsilon_lower_bound", "one_run_epsilon", "run"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class AuditConfig:
+class DpAuditConfig:
     """Settings of the ``dp_audit`` audit.
 
     Attributes:
@@ -79,11 +79,11 @@ class AuditConfig:
 
     def __post_init__(self):
         if not 0 < self.significance < 1:
-            raise ValueError(f"AuditConfig.significance must lie in (0, 1), got {self.significance!r}")
+            raise ValueError(f"DpAuditConfig.significance must lie in (0, 1), got {self.significance!r}")
         if self.max_thresholds < 1:
-            raise ValueError(f"AuditConfig.max_thresholds must be >= 1, got {self.max_thresholds!r}")
+            raise ValueError(f"DpAuditConfig.max_thresholds must be >= 1, got {self.max_thresholds!r}")
         if not self.guess_fractions or not all(0 < f <= 1 for f in self.guess_fractions):
-            raise ValueError(f"AuditConfig.guess_fractions must lie in (0, 1], got {self.guess_fractions!r}")
+            raise ValueError(f"DpAuditConfig.guess_fractions must lie in (0, 1], got {self.guess_fractions!r}")
 
 
 def _finite(name: str, values) -> np.ndarray:
@@ -119,7 +119,7 @@ def mia_bound(
     nonmember_scores: Mapping[str, np.ndarray],
     *,
     delta: float,
-    config: AuditConfig,
+    config: DpAuditConfig,
 ) -> dict:
     """Clopper–Pearson bound of the best MIA rule chosen on one half, measured on the other.
 
@@ -178,7 +178,7 @@ def mia_bound(
     }
 
 
-def outcome_bound(name: str, counts: Mapping[str, int], *, delta: float, config: AuditConfig) -> dict:
+def outcome_bound(name: str, counts: Mapping[str, int], *, delta: float, config: DpAuditConfig) -> dict:
     """Clopper–Pearson bound of confusion counts ``{tp, fn, fp, tn}`` measured on held-out data."""
     missing = {"tp", "fn", "fp", "tn"} - set(counts)
     if missing:
@@ -219,7 +219,7 @@ def group_delta(*, delta: float, copies: int, epsilon: float | None) -> float:
 
 def one_run_bound(
     scores, inclusion, *, delta: float, copies: int = 1, claimed_epsilon: float | None = None,
-    config: AuditConfig,
+    config: DpAuditConfig,
 ) -> dict:
     """One-run bound: top-k guesses over the grid, Bonferroni-corrected, the best k kept.
 
@@ -279,7 +279,7 @@ def one_run_bound(
     }
 
 
-def perfect_one_run_epsilon(*, num_canaries: int, delta: float, config: AuditConfig) -> float:
+def perfect_one_run_epsilon(*, num_canaries: int, delta: float, config: DpAuditConfig) -> float:
     """Largest one-run bound with ``num_canaries`` canaries, half of them included, perfect guesses.
 
     The grid and Bonferroni split of :func:`one_run_bound` (at ``config.significance``),
@@ -290,7 +290,7 @@ def perfect_one_run_epsilon(*, num_canaries: int, delta: float, config: AuditCon
                                       delta=delta, significance=config.significance / len(grid)) for k in grid)
 
 
-def canaries_needed(*, target_epsilon: float, delta: float, config: AuditConfig,
+def canaries_needed(*, target_epsilon: float, delta: float, config: DpAuditConfig,
                     start: int = 100, max_canaries: int = 64_000) -> int | None:
     """Fewest audit canaries (``start`` doubled) whose perfect one-run bound exceeds ``target_epsilon``.
 
@@ -357,7 +357,7 @@ def run(
     canary_copies: int = 1,
     claimed_epsilon: float | None,
     delta: float,
-    config: AuditConfig | None = None,
+    config: DpAuditConfig | None = None,
 ) -> dict:
     """The ``dp_audit`` audit (``dp_audit.json``).
 
@@ -372,9 +372,9 @@ def run(
             more gives a group bound, divided by the copies).
         claimed_epsilon: the epsilon the run claims; None (or inf) for a non-DP run.
         delta: the delta of the claim (0 for a non-DP run).
-        config: :class:`AuditConfig` (defaults when None).
+        config: :class:`DpAuditConfig` (defaults when None).
     """
-    config = config or AuditConfig()
+    config = config or DpAuditConfig()
     if claimed_epsilon is not None and (math.isnan(claimed_epsilon) or claimed_epsilon < 0):
         raise ValueError(f"dp_audit: claimed_epsilon must be >= 0 or None, got {claimed_epsilon!r}")
     claimed = None if claimed_epsilon is None or math.isinf(claimed_epsilon) else float(claimed_epsilon)

@@ -31,7 +31,7 @@ from auditor.pii.replay import (
     replay_counts,
 )
 from auditor.pii.scan import ResultCache, ScanResult, column_stats, scan_table
-from reports.masking import Redactor
+from reports.pii_masking import Redactor
 
 log = logging.getLogger("auditor.pii")
 
@@ -218,7 +218,7 @@ def report(analysis: PiiAnalysis, *, salt: str) -> dict[str, Any]:
         "quasi_identifier_copies_holdout": analysis.qi_copies_holdout,
         "quasi_identifiers": list(analysis.qi_roles),
         "examples": _examples(analysis, redactor),
-        "redaction": "values masked (reports.masking) with a salted SHA-256 hash; the salt is not in this file",
+        "redaction": "values masked (reports.pii_masking) with a salted SHA-256 hash; the salt is not in this file",
     }
 
 

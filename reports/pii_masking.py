@@ -1,4 +1,4 @@
-"""Masking of secrets: everything that leaves the toolkit goes through here.
+"""Masking of PII values and canary secrets: everything that leaves the toolkit goes through here.
 
 Raw PII values and canary secrets never appear in reports, logs or exceptions.
 A masked value keeps just enough shape for a reviewer (``j***@e***.com``,
@@ -10,14 +10,10 @@ spaces (SSNs, PINs) cannot be reversed by a reader of the report alone.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import secrets
-from pathlib import Path
 from typing import Any
 
-from reports.atomic import atomic_write
 
 _DIGIT = re.compile(r"\d")
 _ALNUM = re.compile(r"[^\W_]")
@@ -108,14 +104,3 @@ class Redactor:
     def text(self, value: Any, kind: str | None = None) -> str:
         """One-line form for logs and messages: ``***-**-6789 (h:1a2b3c4d5e6f)``."""
         return f"{mask_value(value, kind)} ({self.hash(value)})"
-
-
-def write_private(path: str | os.PathLike, data: Any) -> Path:
-    """Write a secret file (JSON for non-str data) with mode 0600 from the start.
-
-    Atomic and fsynced (``reports.atomic``): the file is created on a temporary
-    name with mode 0600 and renamed into place, so no reader ever sees it with
-    wider permissions or half written.
-    """
-    text = data if isinstance(data, str) else json.dumps(data, indent=2, sort_keys=True)
-    return atomic_write(path, text, mode=0o600)

@@ -5,7 +5,7 @@
 only masked, with the manifest's salted hash.
 
 For each scheduled canary and held-out twin (the coin-flip audit set is
-scored by ``attacks.audit`` through ``canaries.prompts.secret_logprobs``):
+scored by ``attacks.dp_audit`` through ``canaries.prompts.secret_logprobs``):
 
 1. Scores ``-log p(candidate | canary prefix)`` of references: the whole space
    R when ``|R| <= config.exact_max_space`` (method ``exact``, rank in R), else

@@ -1,10 +1,11 @@
-"""Masking rules of reports.masking: shapes kept, values never shown."""
+"""Masking rules of reports.pii_masking: shapes kept, values never shown."""
 
 import os
 
 import pytest
 
-from reports.masking import Redactor, mask_value, salted_hash, write_private
+from reports.pii_masking import Redactor, mask_value, salted_hash
+from reports.atomic import write_private
 
 
 @pytest.mark.parametrize("value,kind,masked", [
