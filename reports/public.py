@@ -13,6 +13,9 @@ verdict, and removes what only serves the owner or helps an attacker:
   named ``path``);
 - salted hashes (``hash`` keys, ``h:...``): only useful next to the run's
   private salt or the 0600 reveal files, which the public never has;
+- the ``provenance`` of each audit (keyed digests of the files it read, the canary
+  manifest among them): they serve the owner's stale-audit check and, like the
+  salted hashes, are of use only next to the private salt;
 - the per-row ``examples`` of the PII and distance audits: a row index, a
   masked value and the class ``replayed`` tell a reader which synthetic value
   repeats a training record (that its owner is in the training data), and the
@@ -35,6 +38,8 @@ from typing import Any
 PRIVATE_RUN_KEYS = ("data_hash", "data_hmac", "config_hash")
 PRIVATE_INPUTS = ("run.json",)
 EXAMPLE_SECTIONS = ("pii", "distance")
+# keys dropped wherever they are: salted hashes, row positions, keyed provenance digests
+PRIVATE_KEYS = ("hash", "synthetic_rows", "provenance")
 
 
 def _is_seed_key(key: str) -> bool:
@@ -66,7 +71,7 @@ def public_record(record: Mapping[str, Any]) -> dict[str, Any]:
         (the removed keys as dotted paths, ``[]`` marking list items, without duplicates).
     """
     removed: list[str] = []
-    out = _drop_keys(copy.deepcopy(dict(record)), "", removed, drop=lambda k: _is_seed_key(k) or k in ("hash", "synthetic_rows"))
+    out = _drop_keys(copy.deepcopy(dict(record)), "", removed, drop=lambda k: _is_seed_key(k) or k in PRIVATE_KEYS)
     repro = out.get("reproducibility")
     if isinstance(repro, dict):
         for key in PRIVATE_RUN_KEYS:

@@ -271,6 +271,8 @@ def test_public_record_drops_private_keys_and_still_renders(tmp_path):
     assert "seed" not in json.dumps({k: v for k, v in public.items() if k != "release"})
     assert "sha256:1f2e3d" not in text and not SALTED_HASH.search(text) and "Q*** A***" not in text
     assert "pii.examples" in public["release"]["removed"]
+    assert "hmac-sha256:" in json.dumps(record) and "hmac-sha256:" not in text  # keyed provenance digests
+    assert "canaries.provenance" in public["release"]["removed"]
     # the owner's record itself never holds the seeds, the data hash or the config hash (reports.record)
     assert {"seeds", "data_hash", "config_hash"}.isdisjoint(record["reproducibility"])
     assert public["canaries"]["max_exposure"] == record["canaries"]["max_exposure"]
