@@ -36,7 +36,7 @@ import pandas as pd
 
 from attacks.encoding import MixedEncoder, check_column_kinds
 from attacks.inference import guesses_correct, inference_risk
-from attacks.intervals import clopper_pearson_interval
+from attacks.intervals import difference_interval
 from attacks.linkability import links, nearest_rows, split_columns
 from attacks.singling_out import multivariate_predicates, singled_out
 
@@ -96,11 +96,10 @@ def control_risk(*, train_successes: int, train_trials: int, control_successes: 
     result = inference_risk(train_successes=train_successes, train_trials=train_trials,
                             control_successes=control_successes, control_trials=control_trials,
                             confidence=confidence)
-    each = 1.0 - (1.0 - confidence) / 2.0
-    t_lo, t_hi = clopper_pearson_interval(successes=train_successes, trials=train_trials, confidence=each)
-    c_lo, c_hi = clopper_pearson_interval(successes=control_successes, trials=control_trials, confidence=each)
     result["excess"] = result["train"] - result["control"]
-    result["excess_ci"] = [t_lo - c_hi, t_hi - c_lo]
+    result["excess_ci"] = difference_interval(train_successes=train_successes, train_trials=train_trials,
+                                              control_successes=control_successes, control_trials=control_trials,
+                                              confidence=confidence)
     return result
 
 

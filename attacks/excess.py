@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from scipy import stats
 
-from attacks.intervals import clopper_pearson_interval
+from attacks.intervals import difference_interval
 
 
 def fisher_one_sided(*, train_hits: int, train_n: int, control_hits: int, control_n: int) -> float:
@@ -72,12 +72,10 @@ def excess_over_control(
             raise ValueError(f"{name}_hits must lie in [0, {name}_n={n}], got {hits!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
-    each = 1.0 - (1.0 - confidence) / 2.0
     train_rate = train_hits / train_n
     control_rate = control_hits / control_n
-    train_lo, train_hi = clopper_pearson_interval(successes=train_hits, trials=train_n, confidence=each)
-    control_lo, control_hi = clopper_pearson_interval(successes=control_hits, trials=control_n, confidence=each)
-    rate_ci = [train_lo - control_hi, train_hi - control_lo]
+    rate_ci = difference_interval(train_successes=train_hits, train_trials=train_n, control_successes=control_hits,
+                                  control_trials=control_n, confidence=confidence)
     return {
         "train_hits": int(train_hits),
         "train_n": int(train_n),

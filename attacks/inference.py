@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attacks.intervals import clopper_pearson_interval
+from attacks.intervals import two_rate_intervals
 
 
 def inference_risk(
@@ -45,13 +45,11 @@ def inference_risk(
             raise ValueError(f"{name} must be >= 1, got {value!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
-    each = 1.0 - (1.0 - confidence) / 2.0
     train = train_successes / train_trials
     control = control_successes / control_trials
-    train_lo, train_hi = clopper_pearson_interval(successes=train_successes, trials=train_trials, confidence=each)
-    control_lo, control_hi = clopper_pearson_interval(
-        successes=control_successes, trials=control_trials, confidence=each
-    )
+    (train_lo, train_hi), (control_lo, control_hi) = two_rate_intervals(
+        train_successes=train_successes, train_trials=train_trials, control_successes=control_successes,
+        control_trials=control_trials, confidence=confidence)
 
     def risk(t: float, c: float) -> float | None:
         return None if c >= 1.0 else (t - c) / (1.0 - c)

@@ -59,3 +59,35 @@ def clopper_pearson_interval(
         clopper_pearson_lower(successes=successes, trials=trials, alpha=alpha),
         clopper_pearson_upper(successes=successes, trials=trials, alpha=alpha),
     )
+
+
+def two_rate_intervals(
+    *, train_successes: float, train_trials: float, control_successes: float, control_trials: float,
+    confidence: float = 0.95,
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Clopper–Pearson intervals of a training rate and its control rate that hold together.
+
+    Each is taken at ``1 - (1 - confidence) / 2`` (Bonferroni), so both cover their
+    rate at once with probability at least ``confidence``; any function of the two
+    rates monotone in each is then bounded at the corners, e.g. the excess
+    ``[train_lo - control_hi, train_hi - control_lo]`` (:func:`difference_interval`).
+
+    Returns:
+        ``((train_lo, train_hi), (control_lo, control_hi))``.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    each = 1.0 - (1.0 - confidence) / 2.0
+    return (clopper_pearson_interval(successes=train_successes, trials=train_trials, confidence=each),
+            clopper_pearson_interval(successes=control_successes, trials=control_trials, confidence=each))
+
+
+def difference_interval(
+    *, train_successes: float, train_trials: float, control_successes: float, control_trials: float,
+    confidence: float = 0.95,
+) -> list[float]:
+    """Interval of ``train rate - control rate`` at ``confidence``: the corners of :func:`two_rate_intervals`."""
+    (t_lo, t_hi), (c_lo, c_hi) = two_rate_intervals(
+        train_successes=train_successes, train_trials=train_trials, control_successes=control_successes,
+        control_trials=control_trials, confidence=confidence)
+    return [t_lo - c_hi, t_hi - c_lo]

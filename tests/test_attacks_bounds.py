@@ -163,3 +163,19 @@ def test_one_run_epsilon_monotone_in_correct(m, frac_r, frac_v, delta):
     if v < r:
         more = one_run_epsilon(num_canaries=m, num_guesses=r, num_correct=v + 1, delta=delta)
         assert more >= base - 2 * 1e-5
+
+
+def test_difference_interval_is_the_corner_of_two_bonferroni_clopper_pearson_intervals():
+    from attacks.intervals import difference_interval, two_rate_intervals
+
+    # 0/10 and 10/10 have closed forms: upper(0/n) = 1 - a**(1/n), lower(n/n) = a**(1/n),
+    # with a = 0.025 per tail here (confidence 0.9 split over two rates: 0.95 each, two-sided).
+    edge = 0.025 ** 0.1
+    (t_lo, t_hi), (c_lo, c_hi) = two_rate_intervals(train_successes=10, train_trials=10, control_successes=0,
+                                                    control_trials=10, confidence=0.9)
+    assert (t_lo, t_hi, c_lo, c_hi) == pytest.approx((edge, 1.0, 0.0, 1 - edge), abs=1e-9)
+    lo, hi = difference_interval(train_successes=10, train_trials=10, control_successes=0, control_trials=10,
+                                 confidence=0.9)
+    assert lo == pytest.approx(2 * edge - 1, abs=1e-9) and hi == pytest.approx(1.0, abs=1e-9)
+    assert difference_interval(train_successes=0, train_trials=10, control_successes=0, control_trials=10,
+                               confidence=0.9) == pytest.approx([edge - 1, 1 - edge], abs=1e-9)
