@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from auditor import data as data_io
-from auditor.bounds import AUDIT, check_fields
+from auditor.config import ALL_AUDITS, DATA_AUDITS, AuditConfig, TrainConfig
 from auditor.errors import UserError
 from auditor.overwrite import refuse_overwriting_inputs
 from auditor.rundir import RunDir, locks_run, read_json, write_json
@@ -32,9 +31,6 @@ from reports.provenance import current_digests, keyed_digest, stamp
 
 log = logging.getLogger(__name__)
 
-MODEL_AUDITS = ("exposure", "mia", "dp_audit")
-DATA_AUDITS = ("distance", "pii", "quality", "duplicates", "anonymity")
-ALL_AUDITS = MODEL_AUDITS + DATA_AUDITS
 Stage = Callable[[str], None]
 Digests = Mapping[str, str | None]
 
@@ -51,39 +47,6 @@ AUDIT_INPUTS: dict[str, tuple[str, ...]] = {
 }
 # a model-free audit reads three files outside the run dir; run.json records their digests
 MODEL_FREE_INPUTS: dict[str, tuple[str, ...]] = {a: ("synthetic", "train", "holdout") for a in DATA_AUDITS}
-
-
-@dataclass
-class AuditConfig:
-    """Settings of the audit stage.
-
-    Attributes:
-        audits: which audits to run (default all that the run's files allow).
-        max_members: member / non-member records scored by the MIA (each side).
-        reference_epochs: epochs of the MIA reference model (non-DP, same preset,
-            trained on half of the holdout: a disjoint population split).
-        reference: train a reference model for the calibrated-loss signal.
-        quasi_identifiers: columns an attacker may know (distance attribute
-            inference); default: columns with a DATE_TIME or LOCATION hint and
-            numeric columns without a PII hint.
-        secret_column: the attribute to infer; default the first categorical column.
-        tstr_target: the TSTR target; default the first categorical column.
-        pii_ner: use an NER model for PII if one is installed.
-    """
-
-    audits: tuple[str, ...] = ALL_AUDITS
-    max_members: int = 500
-    reference_epochs: float | None = None
-    reference: bool = True
-    quasi_identifiers: tuple[str, ...] | None = None
-    secret_column: str | None = None
-    tstr_target: str | None = None
-    pii_ner: bool = True
-    pii_threshold: float = 0.4
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check_fields(self, AUDIT)
 
 
 def column_kinds(schema: Schema) -> dict[str, str]:
@@ -186,7 +149,7 @@ def _stage(stage: Stage | None, name: str) -> None:
 def _reference_scorer(run: RunDir, codec, ref_records: Sequence, config: AuditConfig, device: str):
     """A non-DP model of the same preset trained on a disjoint population split."""
     from auditor.scoring import ModelScorer
-    from auditor.train import TrainConfig, fit
+    from auditor.train import fit
 
     saved = read_json(run.run_json)["config"]["train"]
     n = len(ref_records)

@@ -78,7 +78,9 @@ DATA: dict[str, Bound] = {
     "domain_noise": _open(float, 0, 1000),
     "domain_delta_share": Bound(float, 0, 1, low_open=True, high_open=True),
 }
+NUM_RECORDS = Bound(int, 1, 10**8)
 SAMPLE: dict[str, Bound] = {
+    "num_records": NUM_RECORDS,
     "temperature": _open(float, 0, 100),
     "top_p": _open(float, 0, 1),
     "magnitude_min_p": Bound(float, 0, 1, high_open=True),
@@ -93,7 +95,6 @@ AUDIT: dict[str, Bound] = {
     "seed": Bound(int, 0, SEED_MAX),
 }
 # Settings of one command that no config holds.
-NUM_RECORDS = Bound(int, 1, 10**8)
 AUDIT_CANARIES = Bound(int, 0, MAX_AUDIT_CANARIES)  # CanaryConfig checks it (and the repetitions) itself
 REPETITIONS = Bound(int, 1, MAX_REPETITIONS)
 JOBS = Bound(int, 1, 1024)

@@ -11,29 +11,13 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
-from auditor.bounds import NUM_RECORDS, SAMPLE, check_fields
+from auditor.bounds import NUM_RECORDS
+from auditor.config import SampleConfig
 from auditor.errors import UserError
-
-
-@dataclass
-class SampleConfig:
-    temperature: float = 1.0
-    top_p: float = 1.0
-    magnitude_min_p: float = 0.0
-    batch_size: int = 256
-    seed: int = 0
-    max_invalid_rate: float = 0.5
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        check_fields(self, SAMPLE)
 
 
 def _top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:

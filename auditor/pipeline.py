@@ -7,16 +7,18 @@ no run directory behind (a one-line ``UserError``).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 import logging
 import platform
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,57 +27,26 @@ import torch
 import auditor
 from auditor import data as data_io
 from auditor import schema_inference
-from auditor.bounds import DATA, check_fields
 from auditor.codec import RowCodec, value_magnitude
+from auditor.config import (MAY_DIFFER_ON_RESUME, RUN_JSON_SECTIONS, DataConfig, RunConfig, SampleConfig, TrainConfig,
+                            rows_to_generate)
 from auditor.dp.accounting import default_delta, select_domains
 from auditor.dp.secret import REPRODUCIBLE_NOTE, SecretSource
 from auditor.errors import UserError
-from auditor.generate import SampleConfig, generate_records
+from auditor.generate import generate_records
 from auditor.model import (LoraSettings, describe_pretrained, is_preset, load_pretrained_tokenizer, merge_for_saving,
                            pretrained_for_codec)
 from auditor.overwrite import refuse_overwriting_inputs
+from auditor.progress import count_progress, train_progress
 from auditor.rundir import RunDir, locks_run, read_json, write_json
 from auditor.schema import Column, Schema, parse_magnitude
-from auditor.train import TrainConfig, broadcast_seed, fit, is_main_process, read_secret_source
-from canaries.config import CanaryConfig
+from auditor.train import broadcast_seed, fit, is_main_process, read_secret_source
 from canaries.manifest import Manifest
 from canaries.occurrences import scrub as scrub_canaries
 from canaries.plant import plant
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class DataConfig:
-    """Where the records come from and how they are split and described."""
-
-    path: str | None = None
-    schema: str | None = None  # a declared (public) schema YAML; None: inferred (outside the guarantee)
-    holdout: float = 0.2
-    domains: str = "dp"  # categorical domains not declared: "dp" (selected with DP) or "data" (opt-in, outside)
-    domain_noise: float = 4.0  # noise multiplier of the DP domain selection
-    domain_delta_share: float = 0.1  # share of delta spent on the selection threshold
-
-    def __post_init__(self) -> None:
-        check_fields(self, DATA)
-
-
-@dataclass
-class RunConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    canaries: CanaryConfig = field(default_factory=CanaryConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"data": asdict(self.data), "train": asdict(self.train), "canaries": self.canaries.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
-        return cls(data=DataConfig(**data["data"]), train=TrainConfig(**data["train"]),
-                   canaries=CanaryConfig.from_dict(data["canaries"]))
-
-
-RESUME_MAY_CHANGE = ("device", "checkpoint_every", "keep_checkpoints", "keep_train_log")
 
 SEED_GOVERNS = ("model initialisation, holdout split, canary layout and filler values, the audits' own sampling; "
                 "not the DP randomness "
@@ -84,19 +55,16 @@ SEED_GOVERNS = ("model initialisation, holdout split, canary layout and filler v
 
 
 def _resumed_config(run: RunDir, given: RunConfig) -> RunConfig:
-    """The interrupted run's config; the flags given must not change anything that matters."""
+    """The interrupted run's config; the settings given must not change anything that shaped its training."""
     if not run.run_json.exists():
         raise UserError(f"{run.root}: nothing to resume (no run.json)")
     saved = RunConfig.from_dict(read_json(run.run_json)["config"])
-    mine, theirs = given.to_dict(), saved.to_dict()
-    if mine["train"].get("seed") is None:
-        mine["train"]["seed"] = theirs["train"]["seed"]
-    differ = [f"{sec}.{k}" for sec in ("train", "canaries") for k in theirs[sec]
-              if mine[sec].get(k) != theirs[sec].get(k) and k not in RESUME_MAY_CHANGE]
+    differ = given.resume_conflicts(saved)
     if differ:
         raise UserError(f"{run.root}: --resume needs the settings of the interrupted run (differs in {', '.join(differ)})")
-    for key in RESUME_MAY_CHANGE:
-        setattr(saved.train, key, getattr(given.train, key))
+    for name in MAY_DIFFER_ON_RESUME:
+        section, key = name.split(".")
+        setattr(getattr(saved, section), key, getattr(getattr(given, section), key))
     return saved
 
 
@@ -224,6 +192,7 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
         run.check_target(force=force, resume=resume)  # reads only; --force clears last, under the lock
     if resume:
         cfg = _resumed_config(run, cfg)
+    cfg.validate()  # the one check of every setting (all stages'); those that need the records come below
     source = data if isinstance(data, (str, Path)) else (cfg.data.path if data is None else None)
     refuse_overwriting_inputs({"DATA": source, "--schema": cfg.data.schema}, {"--out": run.tool_paths()})
     cfg.train.seed = broadcast_seed(cfg.train.seed)  # fresh OS entropy when None, recorded in run.json
@@ -262,7 +231,6 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
         raise UserError("every column is declared fake: nothing to learn")
     pretrained = None if is_preset(cfg.train.model) else cfg.train.model
     try:
-        cfg.train.validate_model()
         if pretrained is None:
             codec, model = RowCodec(schema), None
         else:
@@ -282,15 +250,12 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
             raise UserError(f"canaries: {exc}") from None
     sequences = [codec.encode(r) for r in records]
     only_fields = _canary_fields(manifest, codec, len(sequences))
-    try:
-        cfg.train.validate(len(sequences))
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    cfg.train.check_records(len(sequences))
 
     # Everything is validated and loaded: from here on, write (an earlier run is cleared only now).
     with run.new_run(force=force, resume=resume) if main else nullcontext():
         if main and not resume:
-            cfg_dict = cfg.to_dict()
+            cfg_dict = cfg.to_dict(RUN_JSON_SECTIONS)
             write_json(run.run_json, {
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "config": cfg_dict,
@@ -433,10 +398,13 @@ class GenerateOutcome:
 
 
 @locks_run
-def generate(out: str | Path, *, num_records: int, config: SampleConfig | None = None, device: str = "auto",
-             scrub_pii: str | None = None, force: bool = True,
+def generate(out: str | Path, *, num_records: int | None = None, config: SampleConfig | None = None,
+             device: str = "auto", scrub_pii: str | None = None, force: bool = True,
              progress: Callable[[int, int], None] | None = None) -> GenerateOutcome:
-    """Sample ``num_records`` synthetic records from a trained run; writes synthetic.* and generation.json.
+    """Sample synthetic records from a trained run; writes synthetic.* and generation.json.
+
+    ``num_records`` and ``scrub_pii``, when given, override ``config``'s; without
+    either, as many rows as the run's input records (``rows_to_generate``).
 
     Rows that contain a canary secret are dropped before release (and counted).
     With ``scrub_pii="replayed"`` rows that replay PII of the training split are
@@ -451,9 +419,12 @@ def generate(out: str | Path, *, num_records: int, config: SampleConfig | None =
 
     run = RunDir(Path(out))
     run.require_trained()
+    cfg = config or SampleConfig()
+    scrub_pii = cfg.scrub_pii if scrub_pii is None else scrub_pii
     if scrub_pii not in (None, "replayed"):
         raise UserError("--scrub-pii must be 'replayed'")
-    cfg = config or SampleConfig()
+    num_records = rows_to_generate(cfg.num_records if num_records is None else num_records,
+                                   read_json(run.run_json)["n_records"])
     salt = run.salt()
     model_digest = current_digests(run.root, ["model"], salt)["model"]  # before loading: see auditor.audits
     codec = load_codec(run)
@@ -609,19 +580,23 @@ class RunOutcome:
         return "\n".join(lines)
 
 
-def run_all(data, out: Path, *, config: RunConfig, num_records: int | None = None,
-            sample: SampleConfig | None = None, scrub_pii: str | None = None, policy: str | None = None,
-            pii_ner: bool = True, force: bool = False, quiet: bool = False) -> RunOutcome:
-    """train -> generate -> audit -> report into ``out``."""
-    from auditor.audits import AuditConfig, audit_run
-    from auditor.commands._options import count_progress, train_progress
+def run_all(data, out: str | Path, *, config: RunConfig, policy: str | None = None, force: bool = False,
+            quiet: bool = False) -> RunOutcome:
+    """train -> generate -> audit -> report into ``out``, each stage with ``config``'s section.
 
+    ``policy``, when given, replaces ``config.policy.name``.
+    """
+    from auditor.audits import audit_run
+
+    config = copy.deepcopy(config)
+    if policy is not None:
+        config.policy.name = policy
+    policy = config.policy.name
     if policy is not None:
         from auditor.policies import load_policy, policy_file
 
         load_policy(policy)  # a bad policy is bad input: fail before training
         refuse_overwriting_inputs({"--policy": policy_file(policy)}, {"--out": RunDir(Path(out)).tool_paths()})
-    (sample or SampleConfig()).validate()  # and so are bad sampling settings
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with train_progress(quiet) as progress:
@@ -630,15 +605,13 @@ def run_all(data, out: Path, *, config: RunConfig, num_records: int | None = Non
     # The other stages take the run's lock again; holding it across them keeps other writers out in between.
     with trained.run.locked():
         t = time.perf_counter()
-        n = read_json(trained.run.run_json)["n_records"] if num_records is None else num_records
         with count_progress(quiet, "generate") as progress:
-            gen = generate(out, num_records=n, config=sample, scrub_pii=scrub_pii, progress=progress,
-                           device=config.train.device)
+            gen = generate(out, config=config.generate, progress=progress, device=config.train.device)
         timings["generate"] = time.perf_counter() - t
         t = time.perf_counter()
         stage = None if quiet else (lambda s: print(f"audit: {s}", flush=True))
-        audit_run(out, config=AuditConfig(pii_ner=pii_ner, seed=config.train.seed or 0), device=config.train.device,
-                  stage=stage)
+        audit_run(out, config=dataclasses.replace(config.audit, seed=config.train.seed or 0),
+                  device=config.train.device, stage=stage)
         timings["audit"] = time.perf_counter() - t
         t = time.perf_counter()
         rep = report(out, policy=policy)

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from opacus import GradSampleModule
 
-from auditor.bounds import TRAIN, check_fields
+from auditor.config import TrainConfig
 from auditor.dp import _faults
 from auditor.dp.accounting import epsilon_of, noise_for_epsilon
 from auditor.dp.bookkeeping import BookKeepingClipper
@@ -46,86 +46,9 @@ from auditor.dp.gradient_canaries import GradientCanaries
 from auditor.dp.optimizer import BookKeepingDistributedDPOptimizer, BookKeepingDPOptimizer, SecretNoiseDPOptimizer
 from auditor.dp.secret import SecretSource, SecretStreams
 from auditor.errors import UserError
-from auditor.model import PRESETS, build_model, parameter_count
+from auditor.model import build_model, parameter_count
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    """Training settings; every number that changes epsilon is recorded in privacy.json."""
-
-    model: str = "small"
-    dp: bool = True
-    epsilon: float | None = 8.0
-    delta: float | None = None
-    noise_multiplier: float | None = None
-    max_grad_norm: float = 1.0
-    epochs: float = 20.0
-    batch_size: int = 128
-    physical_batch_size: int = 128
-    lr: float = 3e-3
-    warmup: float = 0.05
-    weight_decay: float = 0.0
-    accountant: str = "prv"
-    clipping: str = "auto"
-    loss_weighting: str = "column"
-    seed: int | None = None  # model initialisation only (not a DP mechanism)
-    reproducible_noise: int | None = None  # debugging/tests: DP randomness from this recorded seed, no guarantee
-    device: str = "auto"
-    checkpoint_every: int = 25
-    keep_checkpoints: bool = False
-    keep_train_log: bool = False
-    lora_rank: int | None = None  # pretrained models only: LoRA adapters of this rank instead of full fine-tuning
-
-    def __post_init__(self) -> None:
-        check_fields(self, TRAIN)
-
-    def validate_model(self) -> None:
-        """The ``--model`` checks, before anything is loaded."""
-        if not self.model:
-            raise ValueError(f"--model: give a size preset ({', '.join(PRESETS)}) or a pretrained model")
-        if self.model not in PRESETS and not Path(self.model).expanduser().is_dir():
-            if self.model.startswith(("/", ".", "~")) or _hub_offline():
-                raise ValueError(f"--model {self.model!r}: not a size preset ({', '.join(PRESETS)}) nor a local "
-                                 "model directory" + (" (the Hugging Face hub is off: HF_HUB_OFFLINE)"
-                                                      if _hub_offline() else ""))
-        if self.lora_rank is not None:
-            if self.model in PRESETS:
-                raise ValueError("--lora fine-tunes a pretrained model; a size preset is trained in full")
-            if self.lora_rank < 1:
-                raise ValueError("--lora-rank must be >= 1")
-
-    def validate(self, n_records: int) -> None:
-        if self.loss_weighting not in ("column", "token"):
-            raise ValueError("--loss-weighting must be column or token")
-        if self.clipping not in CLIPPING:
-            raise ValueError(f"--clipping must be one of {', '.join(CLIPPING)}")
-        check_fields(self, TRAIN)  # again: the pipeline sets fields after construction (the seed)
-        self.validate_model()
-        if self.dp:
-            if (self.epsilon is None) == (self.noise_multiplier is None):
-                raise ValueError("give exactly one of --epsilon and --noise-multiplier")
-            if self.delta is not None and not (0 < self.delta < 1.0 / n_records):
-                raise ValueError(f"--delta must be in (0, 1/n) = (0, {1.0 / n_records:.3g}) for n = {n_records} records")
-        if self.reproducible_noise is not None and self.reproducible_noise < 0:
-            raise ValueError("--reproducible-noise must be >= 0")
-        if self.batch_size >= n_records:
-            raise ValueError(
-                f"--batch-size {self.batch_size} needs more records than the {n_records} available "
-                "(DP-SGD samples a fraction of the records per step)"
-            )
-
-    def steps(self, n_records: int) -> int:
-        """Logical steps for ``epochs`` passes at expected batch ``batch_size``."""
-        return max(1, math.ceil(self.epochs * n_records / self.batch_size))
-
-
-CLIPPING = ("auto", "bookkeeping", "opacus")
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 GPU_HOOKS_ABOVE_PARAMS = 200_000_000
@@ -351,7 +274,7 @@ def fit(
     """
     t0 = time.perf_counter()
     n = len(sequences)
-    config.validate(n)
+    config.check_records(n)
     rank, world = distributed_context()
     config.seed = broadcast_seed(config.seed)
     device = resolve_device(config.device)

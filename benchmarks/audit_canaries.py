@@ -26,12 +26,12 @@ from pathlib import Path
 
 from attacks.dp_audit import DpAuditConfig as BoundConfig
 from attacks.dp_audit import perfect_one_run_epsilon
-from auditor.audits import AuditConfig, run_model_audits
+from auditor.audits import run_model_audits
 from auditor.commands.demo import DEMO_CANARIES, DEMO_TRAIN
 from auditor.data import DEMO_CSV, DEMO_SCHEMA
-from auditor.pipeline import DataConfig, RunConfig, load_frames, train
+from auditor.pipeline import load_frames, train
 from auditor.rundir import RunDir
-from auditor.train import TrainConfig
+from auditor.config import AuditConfig, DataConfig, RunConfig, TrainConfig
 from canaries.config import CanaryConfig
 
 

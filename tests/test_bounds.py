@@ -82,7 +82,7 @@ def test_a_training_config_set_after_construction_is_checked_again():
     cfg = api.TrainConfig(epsilon=4.0)
     cfg.epsilon = float("inf")
     with pytest.raises(UserError, match=r"TrainConfig\.epsilon"):
-        cfg.validate(1000)
+        cfg.validate()
 
 
 @pytest.mark.parametrize("changes,needle", [
@@ -90,10 +90,10 @@ def test_a_training_config_set_after_construction_is_checked_again():
     ({"grid": {"batch_size": [float("inf")]}}, "--batch-size"),
     ({"grid": {"noise_multiplier": [float("inf")]}}, "--noise-multiplier"),
     ({"jobs": 0}, "--jobs"),
-    ({"generate": {"num_records": 0}}, "--num-records"),
+    ({"generate": {"num_records": 0}}, "SampleConfig.num_records"),
     ({"generate": {"temperature": float("nan")}}, "SampleConfig.temperature"),
     ({"train": {"lr": float("inf")}}, "TrainConfig.lr"),
-    ({"audit": {"max_members": 0}}, "AuditSettings.max_members"),
+    ({"audit": {"max_members": 0}}, "AuditConfig.max_members"),
 ])
 def test_a_sweep_yaml_with_bad_numbers_is_refused(changes, needle):
     with pytest.raises(UserError, match=needle):

@@ -49,8 +49,8 @@ def test_every_canary_of_a_run_has_its_own_secret(per_repetition, twins, audit, 
 
 
 def test_too_small_a_space_is_bad_input_and_writes_nothing(tmp_path, demo_small_csv):
-    from auditor.pipeline import DataConfig, RunConfig, train
-    from auditor.train import TrainConfig
+    from auditor.pipeline import train
+    from auditor.config import DataConfig, RunConfig, TrainConfig
 
     config = RunConfig(data=DataConfig(schema=str(DEMO_SCHEMA)),
                        train=TrainConfig(model="tiny", epochs=0.2, batch_size=32, seed=1, device="cpu"),

@@ -13,7 +13,8 @@ from auditor.codec import RowCodec
 from auditor.dp.secret import SecretSource
 from auditor.schema import Column, Schema
 from auditor.scoring import ModelScorer
-from auditor.train import TrainConfig, fit
+from auditor.config import TrainConfig
+from auditor.train import fit
 from canaries.exposure_audit import ExposureInputs, run
 from canaries.config import CanaryConfig
 from canaries.plant import fake_name, plant

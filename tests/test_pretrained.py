@@ -29,7 +29,8 @@ from auditor.model import (
     pretrained_for_codec,
 )
 from auditor.schema import Column, Schema
-from auditor.train import TrainConfig, fit
+from auditor.config import TrainConfig
+from auditor.train import fit
 
 SPECIAL = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
 

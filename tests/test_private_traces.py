@@ -8,8 +8,8 @@ import io
 import json
 
 from auditor.data import DEMO_SCHEMA
-from auditor.pipeline import DataConfig, RunConfig, report, train
-from auditor.train import TrainConfig
+from auditor.pipeline import report, train
+from auditor.config import DataConfig, RunConfig, TrainConfig
 from canaries.config import CanaryConfig
 from cli_helpers import run_cli
 

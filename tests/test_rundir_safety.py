@@ -262,8 +262,8 @@ def test_a_second_writer_is_refused(run_dir, demo_small_csv, capsys, command):
 
 
 def test_two_concurrent_trainings_one_is_refused(tmp_path, demo_small_csv):
-    from auditor.pipeline import DataConfig, RunConfig, train
-    from auditor.train import TrainConfig
+    from auditor.pipeline import train
+    from auditor.config import DataConfig, RunConfig, TrainConfig
     from canaries.config import CanaryConfig
 
     out = tmp_path / "run"

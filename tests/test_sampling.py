@@ -5,7 +5,8 @@ import math
 import torch
 
 from auditor.codec import RowCodec
-from auditor.generate import SampleConfig, _min_p_filter, _top_p_filter, sample_sequences
+from auditor.config import SampleConfig
+from auditor.generate import _min_p_filter, _top_p_filter, sample_sequences
 from auditor.schema import Column, Schema
 
 

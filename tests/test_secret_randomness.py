@@ -16,10 +16,10 @@ from auditor.data import DEMO_SCHEMA, data_hash, load_records
 from auditor.dp.secret import (NOISE_GENERATORS, REPRODUCIBLE_NOTE, SAMPLING_GENERATORS, STREAMS, SecretSource,
                                SecretStreams)
 from auditor.errors import UserError
-from auditor.pipeline import DataConfig, RunConfig, report, train
+from auditor.pipeline import report, train
 from auditor.policies import load_policy
 from auditor.rundir import RunDir
-from auditor.train import TrainConfig
+from auditor.config import DataConfig, RunConfig, TrainConfig
 from canaries.config import CanaryConfig
 from canaries.manifest import Manifest
 from cli_helpers import run_cli

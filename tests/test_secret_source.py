@@ -7,7 +7,8 @@ import torch
 from auditor.codec import RowCodec
 from auditor.dp.secret import NOISE_GENERATORS, STREAMS, SecretSource, SecretStreams
 from auditor.schema import Column, Schema
-from auditor.train import TrainConfig, fit
+from auditor.config import TrainConfig
+from auditor.train import fit
 
 CPU = torch.device("cpu")
 

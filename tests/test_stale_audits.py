@@ -107,7 +107,8 @@ def test_report_refuses_an_audit_left_from_older_synthetic_data(run, capsys):
 
 
 def test_report_refuses_an_audit_whose_synthetic_data_changed_while_it_ran(run, capsys):
-    from auditor.audits import AuditConfig, audit_run
+    from auditor.audits import audit_run
+    from auditor.config import AuditConfig
     from auditor.pipeline import generate
 
     def concurrent_generate(stage):
@@ -123,7 +124,8 @@ def test_report_refuses_an_audit_whose_synthetic_data_changed_while_it_ran(run, 
 
 
 def test_report_during_an_audit_refuses_the_files_not_yet_rewritten(run, capsys):
-    from auditor.audits import AuditConfig, audit_run
+    from auditor.audits import audit_run
+    from auditor.config import AuditConfig
 
     # the synthetic file was replaced without a finished generate (killed before it cleared the audits)
     lines = (run / "synthetic.csv").read_text().splitlines(keepends=True)

@@ -6,11 +6,13 @@ import os
 import pytest
 from report_runs import dp_run, nodp_run, write_run
 
-from auditor.commands.sweep import _overlay
+from auditor.commands.sweep import command as sweep_command
+from auditor.commands.sweep import sweep_config
 from auditor.data import DEMO_SCHEMA, data_hash, load_records
 from auditor.errors import UserError
 from auditor.sweep import point as point_mod
-from auditor.sweep.config import SweepConfig, default_jobs, load_yaml, parse_list, threads_per_job
+from auditor.config import load_yaml
+from auditor.sweep.config import SweepConfig, default_jobs, parse_list, threads_per_job
 from auditor.sweep.grid import expand, point_id
 from auditor.sweep.results import build_record, choose, point_metrics
 from cli_helpers import run_cli
@@ -79,19 +81,14 @@ def test_yaml_paths_resolve_beside_the_file_and_flags_win(tmp_path):
                     "train: {model: tiny, noise_multiplier: 2.0}\ngenerate: {num_records: 50}\npolicy: internal\n")
     d = load_yaml(path)
     assert d["data"] == str(tmp_path / "d.csv") and d["schema"] == str(tmp_path / "s.yaml")
-    flags = {k: None for k in ("holdout", "domains", "schema", "seed", "delta", "physical_batch_size", "device",
-                               "checkpoint_every", "no_canaries", "canary_repetitions", "audit_canaries",
-                               "num_records", "temperature", "top_p", "magnitude_min_p", "gen_seed", "scrub_pii", "no_ner", "no_dp_baseline",
-                               "policy", "utility", "jobs", "threads")}
-    flags.update({f"grid_{a}": None for a in ("epsilon", "noise_multiplier", "max_grad_norm", "epochs",
-                                              "batch_size", "lr", "model")})
-    flags.update(grid_max_grad_norm="0.5,1", num_records=20, seed=9, no_ner=True, canary_repetitions=(1, 4),
-                 scrub_pii="replayed")
-    cfg = SweepConfig.from_dict(_overlay(d, None, flags))
+    ctx = sweep_command.make_context("sweep", ["--out", str(tmp_path / "out"), "--config", str(path),
+                                               "--max-grad-norm", "0.5,1", "-n", "20", "--seed", "9", "--no-ner",
+                                               "--canary-repetitions", "1,4", "--scrub-pii", "replayed"])
+    cfg = sweep_config(ctx, None, ctx.params)
     assert cfg.grid == {"noise_multiplier": (1.0,), "max_grad_norm": (0.5, 1.0)}
     assert cfg.generate.num_records == 20 and cfg.train.seed == 9 and cfg.audit.pii_ner is False
     assert cfg.generate.scrub_pii == "replayed"
-    assert cfg.canaries.repetitions == (1, 4) and cfg.policy == "internal"
+    assert cfg.canaries.repetitions == (1, 4) and cfg.policy.name == "internal"
     # a fixed noise multiplier in train replaces the default target epsilon
     assert cfg.train.epsilon is None and cfg.train.noise_multiplier == 2.0
     assert SweepConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
@@ -203,9 +200,8 @@ def test_failure_records_type_and_place_never_the_text():
 
 def test_a_failing_point_is_recorded(tmp_path):
     job = point_mod.PointJob(id="p", run_dir=str(tmp_path / "runs" / "p"), status_path=str(tmp_path / "p.json"),
-                             data=str(tmp_path / "missing.csv"), config=expand(_config())[0].config.to_dict(),
-                             generate={"num_records": 5, "temperature": 1.0, "top_p": 1.0, "seed": 0, "scrub_pii": None},
-                             audit={}, policy=None, threads=1)
+                             data=str(tmp_path / "missing.csv"),
+                             config=expand(_config(generate={"num_records": 5}))[0].config.to_dict(), threads=1)
     seen = []
     status = point_mod.run_stages(job, seen.append)
     assert status["state"] == "failed" and status["error"]["stage"] == "train"
@@ -218,7 +214,7 @@ def test_a_dead_worker_is_recorded(tmp_path):
     from auditor.sweep.runner import _final_status
 
     job = point_mod.PointJob(id="p", run_dir=str(tmp_path), status_path=str(tmp_path / "p.json"), data="",
-                             config={}, generate={}, audit={}, policy=None, threads=1)
+                             config={}, threads=1)
     status = point_mod.new_status("p")
     status.update(state="running", stage="audit")
     point_mod.write_status(job.status_path, status)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import click
 
-from auditor.audits import ALL_AUDITS, AuditConfig, audit_files, audit_run
-from auditor.commands._options import silence_library_bars
+from auditor.commands._options import FLAGS, click_option
+from auditor.config import ALL_AUDITS, AuditConfig
 from auditor.errors import UserError
-from auditor.pipeline import report
-from auditor.policies import load_policy
 
 
 @click.command("audit")
@@ -19,9 +17,9 @@ from auditor.policies import load_policy
 @click.option("--holdout", type=click.Path(dir_okay=False), help="Model-free mode: real records not used for training.")
 @click.option("--schema", type=click.Path(dir_okay=False), help="Model-free mode: declared schema YAML.")
 @click.option("--out", type=click.Path(file_okay=False), help="Model-free mode: the output directory.")
-@click.option("--policy", default=None, help="Gate the report on a policy: internal, external or a YAML file.")
-@click.option("--no-ner", is_flag=True, help="PII scan with pattern recognizers only.")
-@click.option("--device", default="auto", show_default=True)
+@click_option(FLAGS["policy"])
+@click_option(FLAGS["no_ner"])
+@click_option(FLAGS["device"])
 @click.option("--force", is_flag=True, help="Model-free mode: overwrite --out.")
 @click.option("--quiet", "-q", is_flag=True)
 def command(run, only, synthetic, train_file, holdout, schema, out, policy, no_ner, device, force, quiet):
@@ -31,26 +29,33 @@ def command(run, only, synthetic, train_file, holdout, schema, out, policy, no_n
     DP audit, distance, PII, quality). With --synthetic/--train/--out: the audits
     that need no model, on files produced by any tool.
     """
+    from auditor.policies import load_policy
+
     if policy is not None:
         load_policy(policy)  # a bad policy is bad input: fail before anything is written
     audits = tuple(a.strip() for a in only.split(",")) if only else ALL_AUDITS
     cfg = AuditConfig(audits=audits, pii_ner=not no_ner)
+    cfg.validate()
+    model_free = synthetic or train_file or out
+    if model_free and (run or not (synthetic and train_file and out)):
+        raise UserError("model-free mode needs --synthetic, --train and --out (and no RUN)")
+    if not model_free and not run:
+        raise UserError("give a RUN directory, or --synthetic/--train/--out for model-free audits")
+    # Deferred on purpose: the API imports torch and transformers (seconds), which --help never needs.
+    from auditor import api
+    from auditor.progress import silence_library_bars
+
     say = (lambda s: None) if quiet else (lambda s: click.echo(f"audit: {s}", err=True))
     if quiet:
         silence_library_bars()
-    model_free = synthetic or train_file or out
     if model_free:
-        if run or not (synthetic and train_file and out):
-            raise UserError("model-free mode needs --synthetic, --train and --out (and no RUN)")
-        audit_files(synthetic=synthetic, train=train_file, holdout=holdout, out=out, schema=schema, config=cfg,
-                    force=force, stage=say)
+        api.audit_files(synthetic=synthetic, train=train_file, holdout=holdout, out=out, schema=schema, config=cfg,
+                        force=force, stage=say)
         target = out
     else:
-        if not run:
-            raise UserError("give a RUN directory, or --synthetic/--train/--out for model-free audits")
-        audit_run(run, config=cfg, device=device, stage=say)
+        api.audit(run, config=cfg, device=device or "auto", stage=say)
         target = run
-    outcome = report(target, policy=policy)
+    outcome = api.report(target, policy=policy)
     if not quiet:
         click.echo(f"report: {outcome.paths['html']} (verdict: {outcome.verdict})")
     return outcome.exit_code

@@ -10,17 +10,14 @@ from pathlib import Path
 import click
 
 from auditor.bounds import THRESHOLD, BoundedType
-from auditor.data import load_records
 from auditor.errors import UserError
 from auditor.overwrite import refuse_overwriting_inputs
-from auditor.pii.pii_audit import analyze, report, reveal
-from auditor.pii.config import load_allow_list, load_config, load_recognizer_specs
-from reports.atomic import atomic_write
-from reports.pii_masking import new_salt
-from reports.atomic import write_private
 
 
 def _records(path: Path):
+    # Deferred on purpose: auditor.data imports pandas, which --help never needs.
+    from auditor.data import load_records
+
     dataset = load_records(path)
     return dataset.frame["text"].tolist() if dataset.is_text else dataset.frame
 
@@ -94,6 +91,12 @@ def command(file, train_file, holdout_file, json_out, reveal_out, entities, thre
     context (with another field of the same training record), replayed, or
     novel. Values shown or written are masked with a salted hash.
     """
+    # Deferred on purpose: the PII engine imports pandas and Presidio (seconds), which --help never needs.
+    from auditor.pii.config import load_allow_list, load_config, load_recognizer_specs
+    from auditor.pii.pii_audit import analyze, report, reveal
+    from reports.atomic import atomic_write, write_private
+    from reports.pii_masking import new_salt
+
     json_out = json_out or file.with_name(file.name + ".pii.json")
     if reveal_out is not None and reveal_out.resolve() == json_out.resolve():
         raise UserError("--reveal must name a different file from --json")

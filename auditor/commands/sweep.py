@@ -6,57 +6,40 @@ from pathlib import Path
 
 import click
 
-from auditor.bounds import AUDIT_CANARIES, DATA, JOBS, NUM_RECORDS, REPETITIONS, SAMPLE, TRAIN, BoundedListType, BoundedType
-from auditor.sweep.config import AXES, UTILITIES, SweepConfig, load_yaml, parse_list
+from auditor.bounds import JOBS, BoundedType
+from auditor.commands._options import (AUDIT_FLAGS, CONFIG_FLAG, FLAGS, SAMPLE_FLAGS, TRAIN_FLAGS, click_option,
+                                       given, merged, options, overlay)
+from auditor.config import load_yaml
+from auditor.sweep.config import AXES, UTILITIES, SweepConfig, parse_list
 
-_GRID_HELP = "Comma-separated values to sweep"
+# The settings a point sets itself: its grid axes, and DP or not (the baseline).
+_POINT_FLAGS = {*AXES, "no_dp", "lora", "lora_rank"}
+_SHARED_FLAGS = tuple(n for n in (*TRAIN_FLAGS, *SAMPLE_FLAGS, *AUDIT_FLAGS) if n not in _POINT_FLAGS)
 
 
 def _grid_options(f):
-    opts = [
-        click.option("--epsilon", "grid_epsilon", help=f"{_GRID_HELP}: target ε (noise found by the accountant). Default 8 when no --noise-multiplier grid."),
-        click.option("--noise-multiplier", "grid_noise_multiplier", help=f"{_GRID_HELP}: fixed noise multipliers (instead of --epsilon)."),
-        click.option("--max-grad-norm", "grid_max_grad_norm", help=f"{_GRID_HELP}: per-example clipping norms C (default 1.0)."),
-        click.option("--epochs", "grid_epochs", help=f"{_GRID_HELP}: epochs (default 20)."),
-        click.option("--batch-size", "grid_batch_size", help=f"{_GRID_HELP}: expected batch sizes (default 128)."),
-        click.option("--lr", "grid_lr", help=f"{_GRID_HELP}: learning rates (default 3e-3)."),
-        click.option("--model", "grid_model", help=f"{_GRID_HELP}: size presets tiny | small | medium | base (default small)."),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
+    """Each axis takes the flag of its setting, as comma-separated values."""
+    for axis in reversed(list(AXES)):
+        flag = FLAGS[axis]
+        f = click_option(flag, name=f"grid_{axis}", type=str,
+                         help=f"Comma-separated values to sweep: {flag.help[0].lower()}{flag.help[1:]}")(f)
     return f
 
 
 @click.command("sweep")
 @click.argument("data", type=click.Path(dir_okay=False), required=False)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Sweep directory (re-run to resume).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Sweep YAML (see docs/sweep.md); flags given here win over it.")
+@click.option("--config", CONFIG_FLAG, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Sweep YAML (see docs/sweep.md); flags given here win over it.")
 @_grid_options
-@click.option("--no-dp-baseline", is_flag=True, default=None, help="Add points trained without DP (one per setting of the non-DP axes).")
-@click.option("--schema", type=click.Path(dir_okay=False), help="Declared (public) schema YAML.")
-@click.option("--seed", type=BoundedType(TRAIN["seed"]), help="Seed shared by every point (split, canary layout, model initialisation); drawn once and saved when omitted.")
-@click.option("--delta", type=BoundedType(TRAIN["delta"]), help="Target delta; default min(1e-5, 0.1/n).")
-@click.option("--physical-batch-size", type=BoundedType(TRAIN["physical_batch_size"]), help="Examples per forward pass (memory only; default 128).")
-@click.option("--holdout", type=BoundedType(DATA["holdout"]), help="Fraction of records held out (default 0.2).")
-@click.option("--domains", type=click.Choice(["dp", "data"]), help="Undeclared categorical domains (default dp).")
-@click.option("--no-canaries", is_flag=True, default=None, help="Do not plant canaries (no exposure audit).")
-@click.option("--canary-repetitions", type=BoundedListType(REPETITIONS), help="Copies per scheduled canary (default 1,2,4,8,16).")
-@click.option("--audit-canaries", type=BoundedType(AUDIT_CANARIES), help="Coin-flip canaries for the one-run DP audit (default 300).")
-@click.option("--device", help="auto | cpu | cuda (default auto).")
-@click.option("--checkpoint-every", type=BoundedType(TRAIN["checkpoint_every"]), help="Steps between checkpoints (default 25).")
-@click.option("--num-records", "-n", type=BoundedType(NUM_RECORDS), help="Rows each point generates (default: as many as the input records).")
-@click.option("--temperature", type=BoundedType(SAMPLE["temperature"]), help="Sampling temperature (default 1.0).")
-@click.option("--top-p", type=BoundedType(SAMPLE["top_p"]), help="Nucleus sampling (default 1.0).")
-@click.option("--magnitude-min-p", type=BoundedType(SAMPLE["magnitude_min_p"]), help="Cut of unlikely number magnitudes when sampling (default 0).")
-@click.option("--gen-seed", type=BoundedType(SAMPLE["seed"]), help="Seed of the sampler (default 0).")
-@click.option("--scrub-pii", type=click.Choice(["replayed"]), help="Drop rows replaying training PII (outside the DP guarantee).")
-@click.option("--no-ner", is_flag=True, default=None, help="PII scan with pattern recognizers only.")
-@click.option("--policy", help="internal, external, or a policy YAML: name the best setting that passes.")
-@click.option("--utility", type=click.Choice(UTILITIES), help="Utility of the frontier and the choice (default tstr).")
+@click.option("--no-dp-baseline", is_flag=True, help="Add points trained without DP (one per setting of the non-DP axes).")
+@options(*_SHARED_FLAGS)
+@click.option("--utility", type=click.Choice(UTILITIES), help="Utility of the frontier and the choice  [default: tstr]")
 @click.option("--jobs", "-j", type=BoundedType(JOBS), help="Points at once (default: one per two cores); each gets cores // jobs threads.")
 @click.option("--threads", type=BoundedType(JOBS), help="Torch/OpenMP threads per point (default: cores // jobs; on a busy machine 1 can be much faster).")
 @click.option("--quiet", "-q", is_flag=True)
-def command(data, out, config_file, quiet, **flags):
+@click.pass_context
+def command(ctx, data, out, quiet, **values):
     """Run DATA through train -> generate -> audits -> report for every setting of a grid, in DIR.
 
     Every point shares the data split, canary layout and seed. Re-running the same
@@ -65,62 +48,36 @@ def command(data, out, config_file, quiet, **flags):
     Pareto frontiers; with --policy, the best passing setting). Exit 1 when a
     policy is given and no point passes it.
     """
+    config = sweep_config(ctx, data, values)
+    # Deferred on purpose: the sweep's stages import torch, transformers and Opacus (seconds).
     from auditor.overwrite import refuse_overwriting_inputs
     from auditor.policies import policy_file
     from auditor.sweep.layout import SweepDir
     from auditor.sweep.runner import run_sweep
 
-    config = SweepConfig.from_dict(_overlay(load_yaml(config_file) if config_file else {}, data, flags))
-    refuse_overwriting_inputs({"DATA": config.data.path, "--schema": config.data.schema, "--config": config_file,
-                               "--policy": policy_file(config.policy)}, {"--out": SweepDir(Path(out)).tool_paths()})
+    refuse_overwriting_inputs({"DATA": config.data.path, "--schema": config.data.schema,
+                               "--config": values[CONFIG_FLAG], "--policy": policy_file(config.policy.name)},
+                              {"--out": SweepDir(Path(out)).tool_paths()})
     outcome = run_sweep(config, out, quiet=quiet)
     click.echo(outcome.summary())
     return outcome.exit_code
 
 
-def _overlay(base: dict, data: str | None, flags: dict) -> dict:
-    """The YAML mapping with every flag given on the command line put in."""
-    d = dict(base)
-    source = d.get("data")
-    source = dict(source) if isinstance(source, dict) else ({"path": source} if source else {})
+def sweep_config(ctx: click.Context, data: str | None, values: dict) -> SweepConfig:
+    """The sweep's config: its YAML file (``--config``), then every flag the user gave, then DATA."""
+    mapping = load_yaml(values[CONFIG_FLAG]) if values.get(CONFIG_FLAG) else {}
+    own = {k: mapping.pop(k) for k in ("grid", "no_dp_baseline", "utility", "jobs", "threads") if k in mapping}
+    run = overlay(ctx, merged({}, mapping), values)
     if data is not None:
-        source["path"] = data
-    for key in ("holdout", "domains"):
-        if flags[key] is not None:
-            source[key] = flags[key]
-    if flags["schema"] is not None:
-        d["schema"] = flags["schema"]
-    d["data"] = source
-    grid = dict(d.get("grid") or {})
+        run["data"]["path"] = data
+    grid = dict(own.get("grid") or {})
     for axis in AXES:
-        if flags[f"grid_{axis}"] is not None:
-            grid[axis] = parse_list(flags[f"grid_{axis}"], axis)
-    d["grid"] = grid
-    train = dict(d.get("train") or {})
-    for key in ("seed", "delta", "physical_batch_size", "device", "checkpoint_every"):
-        if flags[key] is not None:
-            train[key] = flags[key]
-    d["train"] = train
-    canaries = dict(d.get("canaries") or {})
-    if flags["no_canaries"]:
-        canaries["enabled"] = False
-    if flags["canary_repetitions"] is not None:
-        canaries["repetitions"] = list(flags["canary_repetitions"])
-    if flags["audit_canaries"] is not None:
-        canaries["audit_canaries"] = flags["audit_canaries"]
-    d["canaries"] = canaries
-    generate = dict(d.get("generate") or {})
-    for flag, key in (("num_records", "num_records"), ("temperature", "temperature"), ("top_p", "top_p"),
-                      ("magnitude_min_p", "magnitude_min_p"),
-                      ("gen_seed", "seed"), ("scrub_pii", "scrub_pii")):
-        if flags[flag] is not None:
-            generate[key] = flags[flag]
-    d["generate"] = generate
-    if flags["no_ner"]:
-        d["audit"] = {**(d.get("audit") or {}), "pii_ner": False}
-    if flags["no_dp_baseline"]:
-        d["no_dp_baseline"] = True
-    for key in ("policy", "utility", "jobs", "threads"):
-        if flags[key] is not None:
-            d[key] = flags[key]
-    return d
+        if given(ctx, f"grid_{axis}"):
+            grid[axis] = parse_list(values[f"grid_{axis}"], axis)
+    own["grid"] = grid
+    if given(ctx, "no_dp_baseline"):
+        own["no_dp_baseline"] = values["no_dp_baseline"]
+    for key in ("utility", "jobs", "threads"):
+        if given(ctx, key):
+            own[key] = values[key]
+    return SweepConfig.from_dict({**run, **own})

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import click
 
-from auditor.commands._options import run_config, train_options, train_progress
-from auditor.pipeline import train
-from auditor.train import is_main_process
+from auditor.commands._options import TRAIN_FLAGS, build_config, config_option, options
 
 
 @click.command("train")
-@click.argument("data", type=click.Path())
+@click.argument("data", type=click.Path(), required=False)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory to write.")
-@train_options
+@config_option
+@options(*TRAIN_FLAGS)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite a finished run in --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def command(data, out, resume, force, quiet, **opts):
+@click.pass_context
+def command(ctx, data, out, resume, force, quiet, **values):
     """Train a DP synthesizer on DATA (CSV, JSONL, Parquet or text) into the run directory."""
-    cfg = run_config(**opts)
-    with train_progress(quiet or not is_main_process()) as progress:
-        outcome = train(data, out, config=cfg, force=force, resume=resume, progress=progress)
-    if not is_main_process():
+    cfg = build_config(ctx, values, data=data, need_data=True)
+    # Deferred on purpose: the API imports torch, transformers and Opacus (seconds), which --help never needs.
+    from auditor import api
+    from auditor.progress import train_progress
+
+    main = api.is_main_process()  # under torchrun only rank 0 shows progress and prints
+    with train_progress(quiet or not main) as progress:
+        outcome = api.train(cfg.data.path, out, config=cfg, force=force, resume=resume, progress=progress)
+    if not main:
         return 0
     p = outcome.privacy
     if p["dp"]:

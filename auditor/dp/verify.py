@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from attacks.whitebox import estimate_step
+from auditor.config import DataConfig, TrainConfig
 from auditor.dp.accounting import epsilon_of
 from auditor.errors import UserError
 
@@ -138,7 +139,7 @@ def stand_in_sequences(records: int):
     """``records`` rows of the bundled fake demo table (cycled), encoded, and the codec."""
     from auditor.codec import RowCodec
     from auditor.data import DEMO_CSV, DEMO_SCHEMA
-    from auditor.pipeline import DataConfig, _fill_domains, load_dataset, records_of, resolve_schema
+    from auditor.pipeline import _fill_domains, load_dataset, records_of, resolve_schema
 
     dataset = load_dataset(DEMO_CSV)
     schema, _ = resolve_schema(dataset, str(DEMO_SCHEMA))
@@ -151,7 +152,7 @@ def stand_in_sequences(records: int):
 def observe(claim: Claim, trial: Trial) -> dict:
     """Train once with gradient canaries in this process (or as one rank of ``torchrun``)."""
     from auditor.dp.gradient_canaries import GradientCanaries
-    from auditor.train import TrainConfig, fit
+    from auditor.train import fit
 
     sequences, codec = stand_in_sequences(trial.records)
     batch = trial.batch_size(claim)

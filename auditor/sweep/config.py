@@ -1,20 +1,17 @@
-"""The sweep's one typed config: a grid of training settings plus what every point shares.
+"""The sweep's config: a ``RunConfig`` (every point shares it) plus a grid of training settings.
 
 Loaded from a YAML file (``auditor sweep --config FILE``), from flags, or both
 (flags given on the command line win over the file). Saved as
 ``DIR/sweep_config.json``; a re-run of the same sweep must share everything
 but the grid, the policy, the utility metric and the number of jobs.
 
-YAML shape (every key optional but ``data`` and ``grid``)::
+YAML shape: the ``RunConfig`` file of ``auditor.config`` (data, schema, train,
+canaries, generate, audit, policy) plus the sweep's own keys::
 
-    data: auditor/data/demo.csv          # or {path, schema, holdout, domains}
-    schema: auditor/data/demo_schema.yaml
+    data: auditor/data/demo.csv
     grid: {noise_multiplier: [0.6, 1.0, 2.0], max_grad_norm: [0.5, 1.0]}
     no_dp_baseline: true
-    train: {model: small, epochs: 8, lr: 0.005, seed: 0}   # TrainConfig fields
-    canaries: {repetitions: [1, 4], audit_canaries: 20}   # CanaryConfig fields
-    generate: {num_records: 600, temperature: 1.0, top_p: 1.0, seed: 0, scrub_pii: replayed}
-    audit: {pii_ner: false, reference: true, max_members: 500}
+    train: {model: small, epochs: 8, lr: 0.005, seed: 0}
     policy: internal
     utility: tstr
     jobs: 1
@@ -25,74 +22,37 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import yaml
-
-from auditor.bounds import AUDIT, JOBS, NUM_RECORDS, TRAIN, check_fields
+from auditor.bounds import JOBS, TRAIN
+from auditor.config import RunConfig, from_mapping
 from auditor.errors import UserError
-from auditor.generate import SampleConfig
-from auditor.pipeline import DataConfig
-from auditor.schema import yaml_problem
-from auditor.train import TrainConfig
-from canaries.config import CanaryConfig
 
 # Grid axes: TrainConfig fields a sweep may vary, with the type of their values.
 AXES: dict[str, type] = {"epsilon": float, "noise_multiplier": float, "max_grad_norm": float, "epochs": float,
                          "batch_size": int, "lr": float, "model": str}
 DP_AXES = ("epsilon", "noise_multiplier", "max_grad_norm")  # meaningless without DP: the baseline drops them
 UTILITIES = ("tstr", "fidelity")
-# Train settings that do not change a point's results, or that each point sets itself.
-_FREE_TRAIN_KEYS = {"dp", "epsilon", "noise_multiplier", "device", "checkpoint_every"}
+# Settings of the sweep itself, beside the sections of its RunConfig.
+SWEEP_KEYS = ("grid", "no_dp_baseline", "utility", "jobs", "threads")
+# Settings that do not change a point's results, that each point sets itself, or that a re-run may change.
+_FREE = {"train.dp", "train.epsilon", "train.noise_multiplier", "train.device", "train.checkpoint_every",
+         "policy.name"}
 
 
 @dataclass
-class GenerateSettings:
-    """How many rows each point generates and how it samples them."""
-
-    num_records: int | None = None  # None: as many as the input records
-    temperature: float = 1.0
-    top_p: float = 1.0
-    magnitude_min_p: float = 0.0
-    seed: int = 0
-    scrub_pii: str | None = None  # "replayed": drop rows replaying training PII (outside the guarantee)
-
-    def __post_init__(self):
-        SampleConfig(temperature=self.temperature, top_p=self.top_p, magnitude_min_p=self.magnitude_min_p,
-                     seed=self.seed)
-        if self.scrub_pii not in (None, "replayed"):
-            raise UserError("sweep: generate.scrub_pii must be replayed or null")
-        if self.num_records is not None and not NUM_RECORDS.admits(self.num_records):
-            raise UserError(f"sweep: --num-records must be {NUM_RECORDS.describe()}, got {self.num_records!r}")
-
-
-@dataclass
-class AuditSettings:
-    """The audit settings every point shares (see ``auditor.audits.AuditConfig``)."""
-
-    pii_ner: bool = True
-    reference: bool = True
-    max_members: int = 500
-
-    def __post_init__(self):
-        check_fields(self, {"max_members": AUDIT["max_members"]})
-
-
-@dataclass
-class SweepConfig:
+class SweepConfig(RunConfig):
     """A grid of training settings over one dataset; every point shares data split, canary layout and seed.
+
+    The ``RunConfig`` sections are what every point shares; ``train.seed`` (drawn
+    once when not given) fixes the split and the canary layout for all points;
+    ``policy`` makes the sweep name the best passing point.
 
     Attributes:
         grid: axis (one of ``AXES``) -> the values to try; points are the Cartesian product.
-        data: the input records and how they are split and described.
-        train: training settings every point shares; ``train.seed`` (drawn once
-            when not given) fixes the split and the canary layout for all points.
-        canaries: canary settings (the same schedule in every point; secrets are secret randomness).
         no_dp_baseline: add points trained without DP, one per combination of the
             axes that do not concern DP (clipping and noise are dropped).
-        policy: a policy preset or YAML file; the sweep then names the best passing point.
         utility: the utility metric of the frontier and the choice: ``tstr`` (TSTR
             ratio, ``quality.tstr.ratio``) or ``fidelity`` (``quality.fidelity``).
         jobs: points run at once; None: ``default_jobs()``.
@@ -102,13 +62,7 @@ class SweepConfig:
     """
 
     grid: dict[str, tuple] = field(default_factory=dict)
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    canaries: CanaryConfig = field(default_factory=CanaryConfig)
-    generate: GenerateSettings = field(default_factory=GenerateSettings)
-    audit: AuditSettings = field(default_factory=AuditSettings)
     no_dp_baseline: bool = False
-    policy: str | None = None
     utility: str = "tstr"
     jobs: int | None = None
     threads: int | None = None
@@ -125,61 +79,36 @@ class SweepConfig:
             raise UserError("sweep: no input data (give DATA or `data:` in the YAML file)")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"grid": {k: list(v) for k, v in self.grid.items()}, "data": asdict(self.data),
-                "train": asdict(self.train), "canaries": self.canaries.to_dict(),
-                "generate": asdict(self.generate), "audit": asdict(self.audit),
-                "no_dp_baseline": self.no_dp_baseline, "policy": self.policy, "utility": self.utility,
-                "jobs": self.jobs, "threads": self.threads}
+        return {"grid": {k: list(v) for k, v in self.grid.items()}, **RunConfig.to_dict(self),
+                "no_dp_baseline": self.no_dp_baseline, "utility": self.utility, "jobs": self.jobs,
+                "threads": self.threads}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SweepConfig":
         """Build from a mapping shaped like the YAML file (``data`` may be a path string)."""
-        data = dict(data)
-        unknown = sorted(set(data) - {f.name for f in fields(cls)} - {"schema"})
-        if unknown:
-            raise UserError(f"sweep config: unknown key(s) {', '.join(unknown)}")
-        source = data.get("data")
-        source = {"path": source} if isinstance(source, (str, os.PathLike)) else dict(source or {})
-        if data.get("schema") is not None:
-            source["schema"] = data["schema"]
-        train = dict(data.get("train") or {})
-        if train.get("noise_multiplier") is not None and "epsilon" not in train:
-            train["epsilon"] = None  # a fixed noise multiplier replaces the default target epsilon
+        if not isinstance(data, Mapping):
+            raise UserError("sweep config: expected a mapping")
+        run = from_mapping({k: v for k, v in data.items() if k not in SWEEP_KEYS})
         try:
-            return cls(
-                grid=data.get("grid") or {},
-                data=_typed(DataConfig, source, "data"),
-                train=_typed(TrainConfig, train, "train"),
-                canaries=CanaryConfig.from_dict(data.get("canaries") or {}),
-                generate=_typed(GenerateSettings, data.get("generate") or {}, "generate"),
-                audit=_typed(AuditSettings, data.get("audit") or {}, "audit"),
-                no_dp_baseline=bool(data.get("no_dp_baseline", False)),
-                policy=data.get("policy"), utility=data.get("utility") or "tstr", jobs=data.get("jobs"),
-                threads=data.get("threads"),
-            )
+            return cls(**run.sections(), grid=data.get("grid") or {},
+                       no_dp_baseline=bool(data.get("no_dp_baseline", False)),
+                       utility=data.get("utility") or "tstr", jobs=data.get("jobs"), threads=data.get("threads"))
         except UserError:
             raise
         except (TypeError, ValueError) as exc:
             raise UserError(f"sweep config: {exc}") from None
 
-    def shared(self, free_axes: set[str] = frozenset()) -> dict[str, Any]:
-        """What every point shares: two runs of one sweep must agree on all of it.
+    def base(self) -> RunConfig:
+        """A copy of what every point shares."""
+        return RunConfig(**copy.deepcopy(self.sections()))
 
-        ``free_axes`` are train settings set by the points (the axes of either grid).
+    def shared_differences(self, saved: "SweepConfig") -> list[str]:
+        """The shared settings in which ``self`` differs from ``saved``: two runs of one sweep must agree on all.
+
+        The axes of either grid are set by the points, and so are free.
         """
-        d = self.to_dict()
-        train = {k: v for k, v in d["train"].items() if k not in _FREE_TRAIN_KEYS | set(free_axes)}
-        return {"data": d["data"], "train": train, "canaries": d["canaries"], "generate": d["generate"],
-                "audit": d["audit"]}
-
-
-def _typed(cls, values: Mapping[str, Any], section: str):
-    if not isinstance(values, Mapping):
-        raise UserError(f"sweep config: {section} must be a mapping")
-    unknown = sorted(set(values) - {f.name for f in fields(cls)})
-    if unknown:
-        raise UserError(f"sweep config: unknown {section} key(s) {', '.join(unknown)}")
-    return cls(**values)
+        free = _FREE | {f"train.{axis}" for axis in set(self.grid) | set(saved.grid)}
+        return [d for d in self.base().differences(saved.base()) if d not in free]
 
 
 def normalize_grid(grid: Mapping[str, Any]) -> dict[str, tuple]:
@@ -231,43 +160,6 @@ def _axis_value(axis: str, value: Any):
 def parse_list(text: str, axis: str) -> tuple:
     """``"0.6,1.0, 2"`` -> the typed values of ``axis`` (a comma-separated flag)."""
     return normalize_grid({axis: [v.strip() for v in text.split(",") if v.strip()]})[axis]
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """The mapping of a sweep YAML file; relative data and schema paths resolve against the file.
-
-    Raises:
-        UserError: unreadable file, invalid YAML, or not a mapping.
-    """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"sweep config {path}: cannot read ({exc.__class__.__name__})") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"sweep config {path}: {yaml_problem(exc)}") from None
-    except ValueError:  # an integer too long to convert (Python caps int parsing at 4,300 digits)
-        raise UserError(f"sweep config {path}: a number is too long") from None
-    if not isinstance(data, Mapping):
-        raise UserError(f"sweep config {path}: expected a mapping")
-    data = copy.deepcopy(dict(data))
-    if isinstance(data.get("data"), Mapping):
-        data["data"] = dict(data["data"])
-        for key in ("path", "schema"):
-            if data["data"].get(key):
-                data["data"][key] = _beside(path, data["data"][key])
-    elif data.get("data"):
-        data["data"] = _beside(path, data["data"])
-    if data.get("schema"):
-        data["schema"] = _beside(path, data["schema"])
-    if data.get("policy") and (path.parent / str(data["policy"])).is_file():
-        data["policy"] = _beside(path, data["policy"])
-    return data
-
-
-def _beside(config: Path, value: str) -> str:
-    p = Path(str(value)).expanduser()
-    return str(p if p.is_absolute() else (config.parent / p))
 
 
 def default_jobs(n_points: int, *, cores: int | None = None) -> int:

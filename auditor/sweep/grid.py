@@ -8,13 +8,12 @@ randomness and the canary secrets are each point's own secret randomness.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.pipeline import RunConfig
+from auditor.config import RunConfig
 from auditor.sweep.config import DP_AXES, SweepConfig
 
 # Short names in point ids, in AXES order: "nm0.6-C0.5", "eps8-C1-ep2", "nodp".
@@ -63,7 +62,8 @@ def expand(config: SweepConfig) -> list[Point]:
 
 
 def _point(config: SweepConfig, settings: dict[str, Any], *, dp: bool) -> Point:
-    train = copy.deepcopy(config.train)
+    run = config.base()
+    train = run.train
     for axis, value in settings.items():
         setattr(train, axis, value)
     train.dp = dp
@@ -73,5 +73,4 @@ def _point(config: SweepConfig, settings: dict[str, Any], *, dp: bool) -> Point:
         train.epsilon = None
     elif "epsilon" in settings:
         train.noise_multiplier = None
-    run = RunConfig(data=copy.deepcopy(config.data), train=train, canaries=copy.deepcopy(config.canaries))
     return Point(id=point_id(settings, dp=dp), settings=settings, dp=dp, config=run)

@@ -42,10 +42,7 @@ class PointJob:
     run_dir: str
     status_path: str
     data: str
-    config: dict  # RunConfig.to_dict()
-    generate: dict  # GenerateSettings fields
-    audit: dict  # AuditSettings fields
-    policy: str | None
+    config: dict  # RunConfig.to_dict(): the point's settings of every stage
     threads: int
 
 
@@ -167,7 +164,8 @@ def _run_stage(stage: str, job: PointJob, status: dict[str, Any], notify: Notify
 
 
 def _train(job: PointJob, notify: Notify) -> None:
-    from auditor.pipeline import RunConfig, train
+    from auditor.config import RunConfig
+    from auditor.pipeline import train
     from auditor.rundir import RunDir
     from auditor.sweep.results import SELECTION_NOTE
 
@@ -186,32 +184,34 @@ def _train(job: PointJob, notify: Notify) -> None:
 
 
 def _generate(job: PointJob, notify: Notify) -> None:
-    from auditor.generate import SampleConfig
+    from auditor.config import RunConfig
     from auditor.pipeline import generate
-    from auditor.rundir import RunDir, read_json
+    from auditor.rundir import RunDir
 
     root = Path(job.run_dir)
     RunDir(root).clear_stage(root / "audit")  # audits of earlier synthetic data would describe other rows
-    settings = dict(job.generate)
-    n = settings.pop("num_records") or read_json(root / "run.json")["n_records"]
-    scrub = settings.pop("scrub_pii")
-    generate(root, num_records=n, config=SampleConfig(**settings), device=job.config["train"]["device"],
-             scrub_pii=scrub, progress=lambda done, total: notify(f"generate {done}/{total}"))
+    config = RunConfig.from_dict(job.config)
+    generate(root, config=config.generate, device=config.train.device,
+             progress=lambda done, total: notify(f"generate {done}/{total}"))
 
 
 def _audit(job: PointJob, notify: Notify) -> None:
-    from auditor.audits import ALL_AUDITS, AuditConfig, audit_run
+    from dataclasses import replace
+
+    from auditor.audits import audit_run
+    from auditor.config import ALL_AUDITS, RunConfig
 
     root = Path(job.run_dir)
+    config = RunConfig.from_dict(job.config)
     todo = tuple(a for a in ALL_AUDITS if not (root / "audit" / f"{a}.json").exists())
-    audit_run(root, config=AuditConfig(audits=todo, seed=job.config["train"]["seed"], **job.audit),
-              device=job.config["train"]["device"], stage=lambda name: notify(f"audit: {name}"))
+    audit_run(root, config=replace(config.audit, audits=todo, seed=config.train.seed),
+              device=config.train.device, stage=lambda name: notify(f"audit: {name}"))
 
 
 def _report(job: PointJob, notify: Notify) -> None:
     from auditor.pipeline import report
 
-    report(job.run_dir, policy=job.policy)
+    report(job.run_dir, policy=job.config["policy"]["name"])
 
 
 _STAGE_FUNCTIONS: dict[str, Callable[[PointJob, Notify], None]] = {

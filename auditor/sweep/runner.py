@@ -15,13 +15,14 @@ import queue as queue_mod
 import secrets
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from auditor.config import RunConfig
 from auditor.errors import UserError
 from auditor.locking import exclusive
 from auditor.rundir import read_json, write_json
@@ -93,12 +94,12 @@ def prepare(config: SweepConfig, out: Path) -> _Prepared:
     if config.data.schema:
         config.data.schema = str(Path(config.data.schema).resolve())
     policy = None
-    if config.policy is not None:
+    if config.policy.name is not None:
         from auditor.policies import load_policy
 
-        if Path(config.policy).is_file():
-            config.policy = str(Path(config.policy).resolve())
-        policy = load_policy(config.policy).to_dict()
+        if Path(config.policy.name).is_file():
+            config.policy.name = str(Path(config.policy.name).resolve())
+        policy = load_policy(config.policy.name).to_dict()
     saved = read_json(sweep.config) if sweep.config.exists() else None
     if saved is None and out.is_dir() and any(p.name != sweep.lock.name for p in out.iterdir()):
         raise UserError(f"{out} already holds files that are not a sweep; choose another --out")
@@ -115,17 +116,15 @@ def prepare(config: SweepConfig, out: Path) -> _Prepared:
     n_train = len(dataset.frame) - round(len(dataset.frame) * config.data.holdout)
     for p in points:
         try:
-            p.config.train.validate(n_train)
+            p.config.validate()
+            p.config.train.check_records(n_train)
         except ValueError as exc:
             raise UserError(f"sweep point {p.id}: {exc}") from None
     return _Prepared(config=config, points=points, policy=policy, data_hash=digest)
 
 
 def _require_same_sweep(given: SweepConfig, saved: SweepConfig, out: Path) -> None:
-    axes = set(given.grid) | set(saved.grid)
-    mine, theirs = given.shared(axes), saved.shared(axes)
-    differ = [f"{sec}.{k}" for sec in theirs for k in sorted(set(theirs[sec]) | set(mine[sec]))
-              if mine[sec].get(k) != theirs[sec].get(k)]
+    differ = given.shared_differences(saved)
     if differ:
         raise UserError(f"{out} holds a sweep with other shared settings (differs in {', '.join(differ)}); "
                         "re-run it with the same settings (the grid may change) or choose another --out")
@@ -135,10 +134,7 @@ def _require_same_point(p: Point, run_dir: Path) -> None:
     """A point's existing run must have been trained with the point's settings (it is reused as it is)."""
     if not (run_dir / "run.json").exists():
         return
-    saved = read_json(run_dir / "run.json")["config"]
-    mine = p.config.to_dict()
-    differ = [f"{sec}.{k}" for sec in ("train", "canaries") for k in sorted(mine[sec])
-              if k not in ("device", "checkpoint_every") and mine[sec][k] != saved[sec].get(k)]
+    differ = p.config.resume_conflicts(RunConfig.from_dict(read_json(run_dir / "run.json")["config"]))
     if differ:
         raise UserError(f"{run_dir}: trained with other settings than point {p.id} (differs in "
                         f"{', '.join(differ)}); choose another --out")
@@ -172,8 +168,7 @@ def run_sweep(config: SweepConfig, out: str | Path, *, quiet: bool = False) -> S
 
 def _job(config: SweepConfig, sweep: SweepDir, p: Point, threads: int) -> point_mod.PointJob:
     return point_mod.PointJob(id=p.id, run_dir=str(sweep.run_dir(p.id)), status_path=str(sweep.status(p.id)),
-                              data=config.data.path, config=p.config.to_dict(), generate=asdict(config.generate),
-                              audit=asdict(config.audit), policy=config.policy, threads=threads)
+                              data=config.data.path, config=p.config.to_dict(), threads=threads)
 
 
 def _schedule(work: list[point_mod.PointJob], *, jobs: int, total: int, quiet: bool) -> None:

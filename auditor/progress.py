@@ -1,0 +1,77 @@
+"""Progress display of the long stages (training steps, generated rows), for the CLI and the API alike.
+
+A bar is drawn at its first update, so that input refused before any work starts
+(a missing file, a bad schema, a bad setting) prints its error line alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+
+def silence_library_bars() -> None:
+    """``-q``: no progress bars of transformers either ("Writing model shards", "Loading weights")."""
+    # Deferred on purpose: transformers takes seconds to import and only a running stage needs it.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def _bar(desc: str, unit: str, **kw):
+    # Deferred on purpose: tqdm is needed only once a stage reports progress.
+    from tqdm import tqdm
+
+    return tqdm(total=None, desc=desc, unit=unit, dynamic_ncols=True, **kw)
+
+
+@contextmanager
+def train_progress(quiet: bool) -> Iterator[Callable[[int, int, float, float | None], None] | None]:
+    """A bar of training steps showing the loss and epsilon so far; yields the callback for ``fit``."""
+    if quiet:
+        logging.getLogger().setLevel(logging.WARNING)
+        silence_library_bars()
+        yield None
+        return
+    state: dict = {"bar": None, "eps": None}
+
+    def update(step: int, steps: int, loss: float, eps: float | None) -> None:
+        bar = state["bar"] = state["bar"] or _bar("train", "step", leave=True)
+        bar.total = steps
+        if eps is not None:
+            state["eps"] = eps
+        post = {"loss": f"{loss:.3f}"}
+        if state["eps"] is not None:
+            post["eps"] = f"{state['eps']:.2f}"
+        bar.set_postfix(post, refresh=False)
+        bar.n = step
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+
+@contextmanager
+def count_progress(quiet: bool, desc: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A bar of ``done`` out of ``total`` rows; yields the callback ``update(done, total)``."""
+    if quiet:
+        silence_library_bars()
+        yield None
+        return
+    state: dict = {"bar": None}
+
+    def update(done: int, total: int) -> None:
+        bar = state["bar"] = state["bar"] or _bar(desc, "row")
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        if state["bar"] is not None:
+            state["bar"].close()
