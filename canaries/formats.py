@@ -28,9 +28,10 @@ import math
 import string
 from functools import lru_cache
 from importlib import resources
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-import numpy as np
+if TYPE_CHECKING:  # only the annotations name numpy; importing it costs the CLI's --help a tenth of a second
+    import numpy as np
 
 DIGITS = tuple(string.digits)
 
