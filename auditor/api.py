@@ -9,6 +9,8 @@
     out = api.run(df, Path("runs/r2"), config=cfg, policy="external")   # everything; out.exit_code
     api.audit_files(synthetic="s.csv", train="t.csv", holdout="h.csv", out="audit-dir")  # any generator
     cfg = api.load_config("run.yaml")                     # a RunConfig from a YAML file
+    api.sweep(api.SweepConfig.from_dict({...}), "sweeps/s1")  # a grid of runs (docs/sweep.md)
+    api.release("runs/r1", "bundle")                      # the publishable files, scanned for private traces
 """
 
 from auditor.audits import audit_files
@@ -17,8 +19,18 @@ from auditor.config import (AuditConfig, DataConfig, PolicyConfig, RunConfig, Sa
                             from_mapping, load_yaml)
 from auditor.pipeline import generate, report, train
 from auditor.pipeline import run_all as run
+from auditor.release import release
+from auditor.sweep.config import SweepConfig
 from auditor.train import is_main_process
 from canaries.config import CanaryConfig
+
+
+def sweep(config: SweepConfig, out, *, quiet: bool = False):
+    """Run (or resume) the sweep of ``config`` in ``out``; returns its record, paths and exit code."""
+    # Deferred on purpose: the sweep's plots import matplotlib (seconds), which the other verbs never need.
+    from auditor.sweep.runner import run_sweep
+
+    return run_sweep(config, out, quiet=quiet)
 
 
 def load_config(path) -> RunConfig:
@@ -26,5 +38,6 @@ def load_config(path) -> RunConfig:
     return from_mapping(load_yaml(path))
 
 
-__all__ = ["AuditConfig", "CanaryConfig", "DataConfig", "PolicyConfig", "RunConfig", "SampleConfig", "TrainConfig",
-           "audit", "audit_files", "generate", "is_main_process", "load_config", "report", "run", "train"]
+__all__ = ["AuditConfig", "CanaryConfig", "DataConfig", "PolicyConfig", "RunConfig", "SampleConfig", "SweepConfig",
+           "TrainConfig", "audit", "audit_files", "generate", "is_main_process", "load_config", "release", "report",
+           "run", "sweep", "train"]

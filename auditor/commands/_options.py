@@ -63,7 +63,8 @@ class Flag:
         return self.flag.lstrip("-").replace("-", "_")
 
     def default_text(self, defaults: Mapping[str, Any]) -> str | None:
-        """The default shown in the help: the command's own (``defaults``), else the config's."""
+        """The default shown in the help: the command's own (``defaults``: a value or its description), else the
+        config's."""
         if self.type is bool:
             return None
         if self.path is None:
@@ -166,8 +167,9 @@ def _click_type(flag: Flag):
 
 
 def click_option(flag: Flag, *, defaults: Mapping[str, Any] = {}, help: str | None = None,
-                 type: Any = None, name: str | None = None) -> Callable:
-    """The ``click.option`` of ``flag``; ``help``/``type``/``name`` replace the row's (the sweep's grid flags)."""
+                 type: Any = None, name: str | None = None, metavar: str | None = None) -> Callable:
+    """The ``click.option`` of ``flag``; ``help``/``type``/``name``/``metavar`` replace the row's (the sweep's
+    grid flags)."""
     text = help or flag.help
     shown = flag.default_text(defaults)
     if shown is not None:
@@ -175,7 +177,8 @@ def click_option(flag: Flag, *, defaults: Mapping[str, Any] = {}, help: str | No
     decls = [flag.flag] + ([flag.short] if flag.short else []) + [name or flag.name]
     if flag.type is bool:
         return click.option(*decls, is_flag=True, default=False, help=text)
-    return click.option(*decls, type=type or _click_type(flag), default=None, help=text, metavar=flag.metavar)
+    return click.option(*decls, type=type or _click_type(flag), default=None, help=text,
+                        metavar=metavar or flag.metavar)
 
 
 def options(*names: str, defaults: Mapping[str, Any] = {}) -> Callable:

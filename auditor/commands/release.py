@@ -21,9 +21,10 @@ def command(run_dir: Path, out: Path, with_model: bool, no_ner: bool) -> int:
 
     Exits 1, writing nothing, when anything is found (one line per finding, values masked).
     """
-    from auditor.release import release
+    # Deferred on purpose: the API imports torch and transformers (seconds), which --help never needs.
+    from auditor import api
 
-    result = release(run_dir, out, with_model=with_model, ner=not no_ner)
+    result = api.release(run_dir, out, with_model=with_model, ner=not no_ner)
     if not result.ok:
         for finding in result.findings:
             click.echo(f"leak: {finding.line()}")

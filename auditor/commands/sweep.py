@@ -21,7 +21,7 @@ def _grid_options(f):
     """Each axis takes the flag of its setting, as comma-separated values."""
     for axis in reversed(list(AXES)):
         flag = FLAGS[axis]
-        f = click_option(flag, name=f"grid_{axis}", type=str,
+        f = click_option(flag, name=f"grid_{axis}", type=str, metavar="V1,V2,...",
                          help=f"Comma-separated values to sweep: {flag.help[0].lower()}{flag.help[1:]}")(f)
     return f
 
@@ -33,7 +33,7 @@ def _grid_options(f):
               help="Sweep YAML (see docs/sweep.md); flags given here win over it.")
 @_grid_options
 @click.option("--no-dp-baseline", is_flag=True, help="Add points trained without DP (one per setting of the non-DP axes).")
-@options(*_SHARED_FLAGS)
+@options(*_SHARED_FLAGS, defaults={"train.seed": "drawn once, saved in DIR/sweep_config.json"})
 @click.option("--utility", type=click.Choice(UTILITIES), help="Utility of the frontier and the choice  [default: tstr]")
 @click.option("--jobs", "-j", type=BoundedType(JOBS), help="Points at once (default: one per two cores); each gets cores // jobs threads.")
 @click.option("--threads", type=BoundedType(JOBS), help="Torch/OpenMP threads per point (default: cores // jobs; on a busy machine 1 can be much faster).")
@@ -49,16 +49,16 @@ def command(ctx, data, out, quiet, **values):
     policy is given and no point passes it.
     """
     config = sweep_config(ctx, data, values)
-    # Deferred on purpose: the sweep's stages import torch, transformers and Opacus (seconds).
+    # Deferred on purpose: the API imports torch, transformers and Opacus (seconds), which --help never needs.
+    from auditor import api
     from auditor.overwrite import refuse_overwriting_inputs
     from auditor.policies import policy_file
     from auditor.sweep.layout import SweepDir
-    from auditor.sweep.runner import run_sweep
 
     refuse_overwriting_inputs({"DATA": config.data.path, "--schema": config.data.schema,
                                "--config": values[CONFIG_FLAG], "--policy": policy_file(config.policy.name)},
                               {"--out": SweepDir(Path(out)).tool_paths()})
-    outcome = run_sweep(config, out, quiet=quiet)
+    outcome = api.sweep(config, out, quiet=quiet)
     click.echo(outcome.summary())
     return outcome.exit_code
 
