@@ -1,18 +1,16 @@
 """The registry of PII recognizers, built from config data, never from the network.
 
+The scan skips a recognizer where it provably cannot match (:mod:`auditor.pii.prefilter`);
+the recognizers themselves find what Presidio's find.
 Each registry entry turns one ``recognizers:`` item of the YAML config
 (:class:`auditor.pii.config.RecognizerSpec`) into a Presidio recognizer. Most
-are Presidio's predefined recognizers; two are ours:
+are Presidio's predefined recognizers; one is ours:
 
 - :class:`OfflineEmailRecognizer`: Presidio's ``EmailRecognizer`` validates a
   match with the module-level ``tldextract.extract``, whose default extractor
   downloads the Public Suffix List on first use (and caches it under ``$HOME``).
   Ours validates with an extractor that reads only tldextract's bundled snapshot.
   (Presidio 2.2's ``UrlRecognizer`` is a plain regex and needs no fix.)
-- :class:`DigitGatedPhoneRecognizer`: Presidio's ``PhoneRecognizer`` runs
-  libphonenumber's matcher for every region on every text (half the analysis
-  time of a table); it now returns at once for texts with fewer digits than the
-  shortest valid number of any region, which cannot hold a phone number.
 - ``pattern``: a regex recognizer with context words, defined entirely in YAML.
 """
 
@@ -23,7 +21,6 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-import phonenumbers
 import tldextract
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer
 from presidio_analyzer.predefined_recognizers import (
@@ -71,34 +68,6 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return offline_tld_extractor()(pattern_text).fqdn != ""
 
 
-@functools.cache
-def min_phone_digits() -> int:
-    """Fewest digits of any valid phone number: min possible national length over all regions.
-
-    A number matched by libphonenumber (any leniency checks at least
-    ``is_possible_number``) has a national significant number of one of its
-    region's possible lengths, and all of those digits appear in the text.
-    """
-    lengths = []
-    for region in phonenumbers.SUPPORTED_REGIONS:
-        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
-        lengths.extend(meta.general_desc.possible_length)
-    for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS:
-        meta = phonenumbers.PhoneMetadata.metadata_for_nongeo_region(code)
-        lengths.extend(meta.general_desc.possible_length)
-    return min(length for length in lengths if length > 0)
-
-
-class DigitGatedPhoneRecognizer(PhoneRecognizer):
-    """Presidio's phone recognizer, skipping texts with too few digits to hold a number."""
-
-    def analyze(self, text, entities, nlp_artifacts=None):
-        """Same results as ``PhoneRecognizer.analyze``; no matcher run below :func:`min_phone_digits`."""
-        if sum(ch.isdigit() for ch in text) < min_phone_digits():
-            return []
-        return super().analyze(text, entities, nlp_artifacts)
-
-
 @dataclass(frozen=True)
 class RecognizerType:
     """A registry entry.
@@ -129,7 +98,7 @@ def _predefined(cls: type[EntityRecognizer]) -> RecognizerType:
 def _build_phone(spec: RecognizerSpec, *, language: str, ner_entities: tuple[str, ...]) -> EntityRecognizer:
     regions = spec.option("regions", list(PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS))
     context = spec.option("context")
-    return DigitGatedPhoneRecognizer(
+    return PhoneRecognizer(
         supported_language=language,
         supported_regions=tuple(str(r) for r in regions),
         context=[str(c) for c in context] if context else None,

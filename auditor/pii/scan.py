@@ -26,6 +26,7 @@ from presidio_analyzer import RecognizerResult
 from tqdm.auto import tqdm
 
 from auditor.errors import UserError
+from auditor.pii.batch_analysis import BatchAnalyzer, TextCache
 from auditor.pii.config import PiiConfig
 from auditor.pii.engine import Engine
 
@@ -151,17 +152,19 @@ def analyze_text(text: str, *, engine: Engine, config: PiiConfig, context: list[
 
 
 def analyze_texts(
-    texts: Sequence[str], *, engine: Engine, config: PiiConfig, context: list[str] | None, progress: tqdm | None = None
+    texts: Sequence[str], *, engine: Engine, config: PiiConfig, context: list[str] | None, progress: tqdm | None = None,
+    analyzer: BatchAnalyzer | None = None, text_cache: TextCache | None = None,
 ) -> list[list[RecognizerResult]]:
-    """Presidio results for each text (overlaps resolved), the NLP pipeline run in ``nlp.pipe`` batches."""
-    batches = engine.nlp_engine.process_batch(
-        texts=list(texts), language=engine.language, batch_size=config.batch_size, n_process=config.n_process
-    )
+    """:func:`analyze_text` for each text (overlaps resolved), computed as in :mod:`auditor.pii.batch_analysis`."""
+    analyzer = analyzer or BatchAnalyzer(engine, config)
+    text_cache = TextCache() if text_cache is None else text_cache
     out = []
-    for text, artifacts in batches:
-        out.append(analyze_text(text, engine=engine, config=config, context=context, nlp_artifacts=artifacts))
+    step = max(1, config.batch_size)
+    for i in range(0, len(texts), step):
+        chunk = list(texts[i : i + step])
+        out.extend(resolve_overlaps(res) for res in analyzer.analyze(chunk, context=context, cache=text_cache))
         if progress is not None:
-            progress.update(1)
+            progress.update(len(chunk))
     return out
 
 
@@ -190,6 +193,8 @@ def scan_table(
     """
     table, is_text = as_table(records)
     cache = {} if cache is None else cache
+    analyzer = BatchAnalyzer(engine, config)
+    text_cache = TextCache()
     distinct = {}
     for column in table.columns:
         texts = [cell_text(v) for v in table[column].tolist()]
@@ -202,7 +207,10 @@ def scan_table(
             context = None if is_text else tuple(column_context(name))
             todo = [text for text in uniques if (context, text) not in cache]
             bar.update(len(uniques) - len(todo))
-            fresh = analyze_texts(todo, engine=engine, config=config, context=list(context or ()) or None, progress=bar)
+            fresh = analyze_texts(
+                todo, engine=engine, config=config, context=list(context or ()) or None, progress=bar,
+                analyzer=analyzer, text_cache=text_cache,
+            )
             cache.update(((context, text), res) for text, res in zip(todo, fresh))
             for row, code in enumerate(codes):
                 if code < 0:
