@@ -24,7 +24,8 @@ from auditor.pii.normalize import (
     text_key,
     url_key,
 )
-from auditor.pii.recognizers import REGISTRY, min_phone_digits, offline_tld_extractor, recognizer_type
+from auditor.pii.prefilter import min_phone_digits
+from auditor.pii.recognizers import REGISTRY, offline_tld_extractor, recognizer_type
 from auditor.pii.replay import (
     IN_CONTEXT,
     NOVEL,

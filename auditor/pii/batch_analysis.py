@@ -34,7 +34,7 @@ from spacy.tokens import Doc
 
 from auditor.pii.config import PiiConfig
 from auditor.pii.engine import Engine
-from auditor.pii.prefilter import Prefilter, prefilter_of
+from auditor.pii.prefilter import Prefilter, TextShape, prefilter_of
 
 #: Components that only feed lemmas and part-of-speech (never NER) in spaCy's pipelines.
 LEMMA_BRANCH = frozenset({"tok2vec", "tagger", "morphologizer", "attribute_ruler", "lemmatizer"})
@@ -154,8 +154,9 @@ class BatchAnalyzer:
         """The recognizer loop of ``AnalyzerEngine.analyze``, skipping prefiltered recognizers."""
         out: list[RecognizerResult] = []
         entities = list(self.engine.entities)
+        shape = TextShape.of(text)
         for recognizer, may_match in zip(self.recognizers, self.prefilters):
-            if may_match is not None and not may_match(text):
+            if may_match is not None and not may_match(shape):
                 self.skipped += 1
                 continue
             if not recognizer.is_loaded:

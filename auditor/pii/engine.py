@@ -12,11 +12,13 @@ Engines are built once per process and cached under their configuration.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import spacy
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
@@ -47,20 +49,40 @@ UNUSED_COMPONENTS = ("parser", "senter")
 
 
 class PresidioLogRedactor(logging.Filter):
-    """Keeps analysed text out of Presidio's log records.
+    """Keeps analysed text out of Presidio's log records, and counts its warnings during scans.
 
     Presidio logs the words around a finding at DEBUG ("Context list is: ...")
     and some recognizers log the matched text on errors. Privacy rule 4 forbids
-    raw PII in logs, so DEBUG/INFO records are dropped and the message of any
-    other record is replaced by where it came from.
+    raw PII in logs, so DEBUG/INFO records are dropped and any other record is
+    reduced to its kind: level and where it came from. Inside
+    :func:`presidio_warnings_summarised` (every scan) records are only counted
+    per kind, and one line per kind with its count is logged when the scan ends:
+    a warning that fires for every value is reported once, not once per value.
     """
+
+    counts: Counter[str] = Counter()
+    depth: int = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return False
-        record.msg = f"presidio {record.levelname.lower()} at {record.module}:{record.lineno} (message withheld: may quote analysed text)"
+        kind = presidio_record_kind(record)
+        if PresidioLogRedactor.depth > 0:
+            PresidioLogRedactor.counts[kind] += 1
+            return False
+        record.msg = f"{kind} {WITHHELD}"
         record.args = ()
+        record.exc_info = record.exc_text = None  # a traceback may quote the text too
         return True
+
+
+#: Appended to every Presidio log line in place of its message.
+WITHHELD = "(message withheld: may quote analysed text)"
+
+
+def presidio_record_kind(record: logging.LogRecord) -> str:
+    """``presidio warning at spacy_nlp_engine:272``: what a record says without its message."""
+    return f"presidio {record.levelname.lower()} at {record.module}:{record.lineno}"
 
 
 def redact_presidio_logs() -> None:
@@ -69,6 +91,25 @@ def redact_presidio_logs() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, PresidioLogRedactor) for f in logger.filters):
             logger.addFilter(PresidioLogRedactor())
+
+
+@contextlib.contextmanager
+def presidio_warnings_summarised() -> Iterator[None]:
+    """Count Presidio's warnings inside the block; log one line per kind, with its count, at the end.
+
+    Nested blocks report once, when the outermost one ends.
+    """
+    redact_presidio_logs()
+    PresidioLogRedactor.depth += 1
+    try:
+        yield
+    finally:
+        PresidioLogRedactor.depth -= 1
+        if PresidioLogRedactor.depth == 0:
+            counts = dict(PresidioLogRedactor.counts)
+            PresidioLogRedactor.counts.clear()
+            for kind, n in sorted(counts.items()):
+                log.warning("%s %s: %d time%s in this scan", kind, WITHHELD, n, "" if n == 1 else "s")
 
 
 class LoadedSpacyNlpEngine(SpacyNlpEngine):

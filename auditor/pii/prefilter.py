@@ -33,8 +33,29 @@ import phonenumbers
 from presidio_analyzer import EntityRecognizer, PatternRecognizer
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-#: ``text -> may the recognizer find something in it``.
-Prefilter = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class TextShape:
+    """What prefilters look at, counted once per text.
+
+    Attributes:
+        text: the text.
+        digits: decimal digits (Unicode category Nd, what ``\\d`` matches).
+        letters: alphabetic characters (``str.isalpha``).
+    """
+
+    text: str
+    digits: int
+    letters: int
+
+    @classmethod
+    def of(cls, text: str) -> "TextShape":
+        return cls(text, sum(ch.isdecimal() for ch in text), sum(ch.isalpha() for ch in text))
+
+
+#: ``shape of a text -> may the recognizer find something in it``.
+Prefilter = Callable[[TextShape], bool]
 
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT))
 
@@ -51,9 +72,9 @@ class PatternRequirement:
     min_digits: int
     characters: frozenset[str]
 
-    def may_match(self, text: str, digits: int) -> bool:
-        """Whether ``text`` (holding ``digits`` decimal digits) can hold a match."""
-        return digits >= self.min_digits and all(c in text for c in self.characters)
+    def may_match(self, shape: TextShape) -> bool:
+        """Whether the text can hold a match."""
+        return shape.digits >= self.min_digits and all(c in shape.text for c in self.characters)
 
 
 def _class_is_digits(items) -> bool:
@@ -156,8 +177,8 @@ def min_phone_digits() -> int:
     return min(length for length in lengths if length > 0)
 
 
-def may_hold_phone_number(text: str) -> bool:
-    """Whether libphonenumber's matcher can find a number in ``text``.
+def may_hold_phone_number(shape: TextShape) -> bool:
+    """Whether libphonenumber's matcher can find a number in the text.
 
     Why "no" is safe: the matcher only considers spans matched by its candidate
     pattern, which needs a Unicode decimal digit (``\\d``), so a text without one
@@ -168,10 +189,7 @@ def may_hold_phone_number(text: str) -> bool:
     together holds no number. (Argentina's national-prefix rule inserts one
     digit, but its numbers have 10 digits, far above the minimum of 4.)
     """
-    digits = sum(ch.isdecimal() for ch in text)
-    if digits == 0:
-        return False
-    return digits + sum(ch.isalpha() for ch in text) >= min_phone_digits()
+    return shape.digits > 0 and shape.digits + shape.letters >= min_phone_digits()
 
 
 def prefilter_of(recognizer: EntityRecognizer) -> Prefilter | None:
@@ -184,9 +202,8 @@ def prefilter_of(recognizer: EntityRecognizer) -> Prefilter | None:
         if not requirements or any(r is None for r in requirements):
             return None
 
-        def may_match(text: str) -> bool:
-            digits = sum(ch.isdecimal() for ch in text)
-            return any(r.may_match(text, digits) for r in requirements)
+        def may_match(shape: TextShape) -> bool:
+            return any(r.may_match(shape) for r in requirements)
 
         return may_match
     return None

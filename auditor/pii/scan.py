@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from auditor.errors import UserError
 from auditor.pii.batch_analysis import BatchAnalyzer, TextCache
 from auditor.pii.config import PiiConfig
-from auditor.pii.engine import Engine
+from auditor.pii.engine import Engine, presidio_warnings_summarised
 
 #: Column name given to text records (a list of strings).
 TEXT_COLUMN = "text"
@@ -201,7 +201,8 @@ def scan_table(
         distinct[column] = pd.factorize(pd.Series(texts, dtype=object), use_na_sentinel=True)
     findings: list[Finding] = []
     total = sum(len(uniques) for _, uniques in distinct.values())
-    with tqdm(total=total, desc=f"pii scan {label}", unit="value", leave=False, disable=None) as bar:
+    bar = tqdm(total=total, desc=f"pii scan {label}", unit="value", leave=False, disable=None)
+    with presidio_warnings_summarised(), bar:
         for column, (codes, uniques) in distinct.items():
             name = str(column)
             context = None if is_text else tuple(column_context(name))
