@@ -177,7 +177,9 @@ class BatchAnalyzer:
         todo = [t for t in dict.fromkeys(texts) if t not in cache.items]
         if not todo:
             return
-        docs = self.nlp.pipe(todo, batch_size=self.config.batch_size, disable=list(self.deferred))
+        docs = self.nlp.pipe(
+            todo, batch_size=self.config.batch_size, n_process=self.config.n_process, disable=list(self.deferred)
+        )
         for text, doc in zip(todo, docs):
             artifacts = self._artifacts(doc)
             cache.items[text] = Analysed(doc, artifacts, self._raw_results(text, artifacts), not self.deferred)

@@ -2,8 +2,10 @@
 
 A table is scanned column by column. Each column's distinct non-empty values are
 analysed once (a categorical column of 5,000 rows and 40 values costs 40
-analyses), through the spaCy pipeline in ``nlp.pipe`` batches, and the findings
-are mapped back to every row holding the value. The column name, split into
+analyses), in batches (:mod:`auditor.pii.batch_analysis`: NER through
+``nlp.pipe``, lemmas only where they can change a score, recognizers skipped
+where they cannot match, one recognizer pass per value shared by all columns),
+and the findings are mapped back to every row holding the value. The column name, split into
 words, is passed to Presidio as context (a ``phone`` column raises phone-number
 scores as the word "phone" in a sentence would). Free-text columns and text
 records are distinct per record, so they are scanned once per record.
@@ -159,6 +161,7 @@ def analyze_texts(
     analyzer = analyzer or BatchAnalyzer(engine, config)
     text_cache = TextCache() if text_cache is None else text_cache
     out = []
+    # Chunks of one batch keep the progress bar moving; nlp.pipe batches the same way.
     step = max(1, config.batch_size)
     for i in range(0, len(texts), step):
         chunk = list(texts[i : i + step])
