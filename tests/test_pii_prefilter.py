@@ -156,9 +156,9 @@ def test_a_presidio_warning_per_value_is_logged_once_with_its_count(caplog):
     values = [f"secret-{i}@example.org" for i in range(37)]
     table = pd.DataFrame({"email": values + values[:5]})  # repeats are analysed once
     with caplog.at_level(logging.WARNING):
-        scan_table(table, engine=engine, config=config)
+        scan_table(table, engine=engine, config=config, label="noisy")
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(lines) == 1
     assert lines[0].startswith("presidio warning at test_pii_prefilter:")
-    assert lines[0].endswith("(message withheld: may quote analysed text): 37 times in this scan")
+    assert lines[0].endswith("(message withheld: may quote analysed text): 37 times in pii scan noisy")
     assert not any("secret-" in r.getMessage() or "secret-" in str(r.args) for r in caplog.records)

@@ -94,10 +94,10 @@ def redact_presidio_logs() -> None:
 
 
 @contextlib.contextmanager
-def presidio_warnings_summarised() -> Iterator[None]:
+def presidio_warnings_summarised(label: str = "this scan") -> Iterator[None]:
     """Count Presidio's warnings inside the block; log one line per kind, with its count, at the end.
 
-    Nested blocks report once, when the outermost one ends.
+    Nested blocks report once, when the outermost one ends, under its ``label``.
     """
     redact_presidio_logs()
     PresidioLogRedactor.depth += 1
@@ -109,7 +109,7 @@ def presidio_warnings_summarised() -> Iterator[None]:
             counts = dict(PresidioLogRedactor.counts)
             PresidioLogRedactor.counts.clear()
             for kind, n in sorted(counts.items()):
-                log.warning("%s %s: %d time%s in this scan", kind, WITHHELD, n, "" if n == 1 else "s")
+                log.warning("%s %s: %d time%s in %s", kind, WITHHELD, n, "" if n == 1 else "s", label)
 
 
 class LoadedSpacyNlpEngine(SpacyNlpEngine):

@@ -205,7 +205,7 @@ def scan_table(
     findings: list[Finding] = []
     total = sum(len(uniques) for _, uniques in distinct.values())
     bar = tqdm(total=total, desc=f"pii scan {label}", unit="value", leave=False, disable=None)
-    with presidio_warnings_summarised(), bar:
+    with presidio_warnings_summarised(f"pii scan {label}"), bar:
         for column, (codes, uniques) in distinct.items():
             name = str(column)
             context = None if is_text else tuple(column_context(name))
