@@ -335,8 +335,9 @@ def _finish_private_traces(run: RunDir, cfg: TrainConfig, losses: list[dict]) ->
         run.private.rmdir()
 
 
-def _canary_fields(manifest, codec: RowCodec, n: int) -> list[int | None] | None:
-    """Per training row: None, or for a canary row the index of its secret's field (the only one it teaches).
+def _canary_fields(manifest, codec: RowCodec, n: int) -> list[int | tuple[int, ...] | None] | None:
+    """Per training row: None, or for a canary row the index of its secret's field (the only one it teaches;
+    the indices of its span's fields for a record-span canary).
 
     A canary row's other fields are filler made up around the secret (random
     categories, numbers, dates); learned, they would teach relations that are not in
@@ -344,11 +345,12 @@ def _canary_fields(manifest, codec: RowCodec, n: int) -> list[int | None] | None
     """
     if manifest is None or codec.schema.text:
         return None
-    out: list[int | None] = [None] * n
+    out: list[int | tuple[int, ...] | None] = [None] * n
     fields = codec.fields
     for canary in manifest.canaries:
         for pos in canary.rows:
-            out[pos] = fields.index(canary.field)
+            out[pos] = (tuple(fields.index(f) for f in canary.fields) if canary.fields
+                        else fields.index(canary.field))
     return out
 
 
@@ -440,7 +442,7 @@ def generate(out: str | Path, *, num_records: int | None = None, config: SampleC
         inserted = [c.id for c in manifest.canaries if c.inserted]
         result = scrub_canaries(records, secrets, drop_ids=inserted,
                                 partial_fraction=float(manifest.config.get("partial_fraction", 2 / 3)),
-                                fields={c.id: c.field for c in manifest.canaries})
+                                fields={c.id: c.match_fields for c in manifest.canaries})
         records = result.kept
         stats["scrubbed_canary_rows"] = result.scrubbed_rows
         stats["canary_occurrences"] = result.to_dict()["occurrences"]

@@ -149,7 +149,8 @@ def grammar_states(seq: Sequence[int], grammar) -> list[int]:
     return states
 
 
-def token_weights(states: Sequence[int], grammar, *, mode: str, only_field: int | None = None) -> list[float]:
+def token_weights(states: Sequence[int], grammar, *, mode: str,
+                  only_field: int | tuple[int, ...] | None = None) -> list[float]:
     """Weights of each predicted token in its example's loss; they sum to 1.
 
     ``token``: every token counts the same (the mean token NLL). ``column``: every
@@ -163,13 +164,14 @@ def token_weights(states: Sequence[int], grammar, *, mode: str, only_field: int 
     clipping norm).
 
     ``only_field``: only the tokens of that field (index in the learned columns)
-    carry weight. Canary rows are learned this way: their other fields are filler
-    made up around the secret, and learning them would teach the model relations
-    that are not in the data.
+    carry weight (a tuple: the fields of a record-span canary). Canary rows are
+    learned this way: their other fields are filler made up around the secret, and
+    learning them would teach the model relations that are not in the data.
     """
     if only_field is not None:
+        keep_fields = set(only_field) if isinstance(only_field, tuple) else {only_field}
         fields = [int(grammar.field_of[s]) for s in states]
-        inside = [f == only_field for f in fields]
+        inside = [f in keep_fields for f in fields]
         if not any(inside):
             raise ValueError(f"no token of field {only_field} in the sequence")
         sub = token_weights([s for s, keep in zip(states, inside) if keep], grammar, mode=mode)
@@ -245,7 +247,7 @@ def fit(
     resume: bool = False,
     progress: Callable[[int, int, float, float | None], None] | None = None,
     model: torch.nn.Module | None = None,
-    only_fields: Sequence[int | None] | None = None,
+    only_fields: Sequence[int | tuple[int, ...] | None] | None = None,
     gradient_canaries: GradientCanaries | None = None,
 ) -> TrainResult:
     """Train a causal LM on token sequences (one per record), with or without DP.
@@ -268,7 +270,7 @@ def fit(
         progress: called as ``progress(step, steps, loss, epsilon_so_far)``.
         model: a model to fine-tune instead of a fresh preset.
         only_fields: per sequence, None (learn every field) or the index of the one
-            field whose tokens carry loss (canary rows: see ``token_weights``).
+            field (a tuple: the fields) whose tokens carry loss (canary rows: see ``token_weights``).
         gradient_canaries: white-box canaries of ``auditor verify-dp`` (DP only): sampled,
             clipped and noised with the records, observed after every step.
     """

@@ -34,8 +34,14 @@ class CanaryConfig:
             the external preset's max_epsilon of 3; no size reaches the internal
             preset's 10 at that delta (the audit saturates near 5.7), which the
             dp_audit report says. Costs about m/2 more training rows.
-        exact_max_space: enumerate the whole space when ``|R|`` is at most this.
-        n_references: uniform references per format when the space is larger.
+        exact_max_space: the largest space enumerated exactly (a memory cap; whether
+            it is enumerated is decided by ``audit_budget_s``).
+        n_references: the most uniform references per format when the space is not
+            enumerated (fewer when the budget is short, at least 1000).
+        audit_budget_s: seconds the exposure audit may spend scoring candidates: it
+            enumerates R exactly when the estimate (distinct prefixes x trie work of R,
+            at the scorer's measured speed) fits, else samples as many references as
+            fit (``canaries.exposure_cost``; ``docs/exposure-cost.md``).
         sampled_method: the estimate reported as a canary's exposure when references
             are sampled (both are always written).
         beam_width: beam width of the extraction attack.
@@ -55,6 +61,7 @@ class CanaryConfig:
     audit_canaries: int = 300
     exact_max_space: int = 1_000_000
     n_references: int = 20_000
+    audit_budget_s: float = 120.0
     sampled_method: str = "extrapolation"
     beam_width: int = 5
     partial_fraction: float = 2 / 3
@@ -72,6 +79,8 @@ class CanaryConfig:
                 raise ValueError(f"canaries.{name} must be >= 1, got {getattr(self, name)!r}")
         if not 0 <= self.audit_canaries <= MAX_AUDIT_CANARIES:
             raise ValueError(f"canaries.audit_canaries must be in [0, {MAX_AUDIT_CANARIES}], got {self.audit_canaries!r}")
+        if not self.audit_budget_s > 0:
+            raise ValueError(f"canaries.audit_budget_s must be > 0, got {self.audit_budget_s!r}")
         if self.n_references < 3:
             raise ValueError(f"canaries.n_references must be >= 3, got {self.n_references!r}")
         if self.sampled_method not in SAMPLED_METHODS:

@@ -16,6 +16,7 @@ Formats are built from a spec string through a registry::
     name              "First Last" (bundled names)    |R| = F * L
     pattern:ddd-dd    a schema pattern (d, A, a, \\ escapes)
     name+digits:4     a composition, parts joined by a space
+    record:[...]      values of consecutive table columns (JSON; see ``RecordFormat``)
 
 Most formats are products of per-position alphabets (``ProductFormat``); their
 enumeration order is lexicographic in the positions, so candidates that share
@@ -24,8 +25,11 @@ leading characters are adjacent, which the trie scorer exploits.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import string
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
@@ -171,6 +175,124 @@ class CompositeFormat(SecretFormat):
         return self.sep.join(p.sample(rng) for p in self.parts)
 
 
+_MAGNITUDE = re.compile(r"^(-?)1e([+-]\d+)$")
+
+
+def number_text(mantissa: int, *, digits: int, sign: int, exponent: int) -> str:
+    """The text of ``sign * mantissa * 10**(exponent - digits + 1)`` with ``digits - 1 - exponent``
+    decimals (none when that is negative): the codec's form of a decoded number (exact, via Decimal)."""
+    value = Decimal(sign * mantissa).scaleb(exponent - digits + 1)
+    return f"{value:.{max(0, digits - 1 - exponent)}f}"
+
+
+class CategoryPart:
+    """One categorical column of a record secret: a value of its (public) domain, one token."""
+
+    def __init__(self, column: str, values: Sequence[str]):
+        values = tuple(str(v) for v in values)
+        if not values or len(set(values)) != len(values):
+            raise ValueError(f"record part {column!r}: needs distinct categories, got {len(values)}")
+        self.column, self.values = column, values
+
+    @property
+    def size(self) -> int:
+        return len(self.values)
+
+    def value(self, index: int) -> str:
+        return self.values[index]
+
+    def to_dict(self) -> dict:
+        return {"column": self.column, "categories": list(self.values)}
+
+
+class NumberPart:
+    """One numeric column of a record secret: its ``digits`` significant digits under a fixed
+    public magnitude ``sign * 10**exponent``.
+
+    The mantissa ``m`` runs over ``10**(digits-1) .. 10**digits - 1`` (``|part| = 9 * 10**(digits-1)``);
+    the codec writes the number as one leading token (sign, exponent, first digit) and
+    ``digits - 1`` digit tokens, so every value is a distinct token sequence.
+    """
+
+    def __init__(self, column: str, digits: int, magnitude: str):
+        m = _MAGNITUDE.match(str(magnitude))
+        if not m or not 1 <= int(digits) <= 9:
+            raise ValueError(f"record part {column!r}: needs digits in 1..9 and a magnitude like '1e+3', "
+                             f"got {digits!r}, {magnitude!r}")
+        self.column, self.digits, self.magnitude = column, int(digits), str(magnitude)
+        self.sign, self.exponent = (-1 if m.group(1) else 1), int(m.group(2))
+
+    @property
+    def size(self) -> int:
+        return 9 * 10 ** (self.digits - 1)
+
+    def value(self, index: int) -> str:
+        return number_text(10 ** (self.digits - 1) + index, digits=self.digits, sign=self.sign,
+                           exponent=self.exponent)
+
+    def to_dict(self) -> dict:
+        return {"column": self.column, "digits": self.digits, "magnitude": self.magnitude}
+
+
+RecordPart = CategoryPart | NumberPart
+
+
+class RecordFormat(SecretFormat):
+    """Secrets made of the values of consecutive table columns (a span of the record).
+
+    For tables without a text or pattern column (``canaries.spans``): a rare
+    combination of categorical values, a number's digits under a fixed
+    magnitude, or a whole record. ``|R| = prod |part|``; the secret is the JSON
+    list of the column values (``["yes", "12300"]``), enumerated in mixed radix,
+    first column most significant. The spec holds every public fact of the parts
+    (``record:[{"column": ..., "categories": [...]}, {"column": ..., "digits": 3,
+    "magnitude": "1e+4"}]``), so the space is rebuilt from the manifest alone.
+    """
+
+    def __init__(self, parts: Sequence[RecordPart]):
+        if not parts:
+            raise ValueError("a record format needs at least one column")
+        columns = [p.column for p in parts]
+        if len(set(columns)) != len(columns):
+            raise ValueError(f"a record format names a column twice: {columns}")
+        self.parts = list(parts)
+        self.spec = "record:" + json.dumps([p.to_dict() for p in parts], separators=(",", ":"), ensure_ascii=False)
+
+    @property
+    def columns(self) -> list[str]:
+        return [p.column for p in self.parts]
+
+    @property
+    def size(self) -> int:
+        return math.prod(p.size for p in self.parts)
+
+    def join(self, values: Sequence[str]) -> str:
+        """The secret of per-column ``values``."""
+        return json.dumps(list(values), ensure_ascii=False)
+
+    def at(self, index: int) -> str:
+        self._check_index(index)
+        out = []
+        for part in reversed(self.parts):
+            index, j = divmod(index, part.size)
+            out.append(part.value(j))
+        return self.join(reversed(out))
+
+    def sample(self, rng: np.random.Generator) -> str:
+        return self.join(p.value(int(rng.integers(p.size))) for p in self.parts)
+
+
+def record_values(secret: str, n_columns: int) -> list[str]:
+    """The per-column values of a ``RecordFormat`` secret (ValueError if it is not one)."""
+    try:
+        values = json.loads(secret)
+    except json.JSONDecodeError:
+        values = None
+    if not isinstance(values, list) or len(values) != n_columns or not all(isinstance(v, str) for v in values):
+        raise ValueError(f"not a record secret of {n_columns} column(s)")
+    return values
+
+
 @lru_cache(maxsize=None)
 def bundled_names(kind: str) -> tuple[str, ...]:
     """The bundled public-domain name list ``kind`` ("first" or "last")."""
@@ -273,16 +395,37 @@ def _pattern(arg: str | None) -> SecretFormat:
     return ProductFormat(f"pattern:{arg}", pattern_alphabets(arg))
 
 
+@register_format("record")
+def _record(arg: str | None) -> SecretFormat:
+    try:
+        raw = json.loads(arg or "")
+    except json.JSONDecodeError:
+        raw = None
+    if not isinstance(raw, list) or not all(isinstance(p, dict) and "column" in p for p in raw):
+        raise ValueError("format 'record' needs a JSON list of parts, e.g. "
+                         'record:[{"column":"smoker","categories":["no","yes"]}]')
+    parts: list[RecordPart] = []
+    for p in raw:
+        if set(p) == {"column", "categories"}:
+            parts.append(CategoryPart(p["column"], p["categories"]))
+        elif set(p) == {"column", "digits", "magnitude"}:
+            parts.append(NumberPart(p["column"], p["digits"], p["magnitude"]))
+        else:
+            raise ValueError(f"record part {p.get('column')!r}: expected keys column+categories or "
+                             f"column+digits+magnitude, got {sorted(p)}")
+    return RecordFormat(parts)
+
+
 def make_format(spec: str) -> SecretFormat:
     """Build a format from its spec string (see the module docstring).
 
-    ``pattern:...`` takes the whole rest of the spec as the pattern; otherwise
-    ``+`` separates the parts of a composition.
+    ``pattern:...`` and ``record:...`` take the whole rest of the spec as their
+    argument; otherwise ``+`` separates the parts of a composition.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"format spec must be a non-empty string, got {spec!r}")
     spec = spec.strip()
-    if not spec.startswith("pattern:") and "+" in spec:
+    if not spec.startswith(("pattern:", "record:")) and "+" in spec:
         return CompositeFormat([make_format(part) for part in spec.split("+")])
     name, colon, arg = spec.partition(":")
     if name not in FORMATS:

@@ -31,12 +31,14 @@ class Canary:
         format: spec of the secret's format.
         secret: the raw secret (never print it; see ``Manifest.redactor``).
         repetitions: copies inserted into the training records (0: not inserted).
-        field: the designated column; None for text records.
+        field: the designated column (the first of ``fields``); None for text records.
         context: the part of the field's value (or text record) before the secret.
         record: the canary record, exactly as inserted (or as it would have been).
         twin_of: for a twin, the id of the scheduled canary it is held out against.
         coin: for the audit set, the recorded coin flip (1 = inserted once).
         rows: positions of its copies in the planted record list.
+        fields: for a record span (``canaries.spans``), its consecutive columns; the
+            secret is then the JSON list of their values. None for one field.
     """
 
     id: str
@@ -50,10 +52,21 @@ class Canary:
     twin_of: str | None = None
     coin: int | None = None
     rows: list[int] = field(default_factory=list)
+    fields: list[str] | None = None
 
     @property
     def inserted(self) -> bool:
         return self.repetitions > 0
+
+    @property
+    def secret_fields(self) -> list[str] | None:
+        """The columns the secret occupies (None for text records)."""
+        return list(self.fields) if self.fields else (None if self.field is None else [self.field])
+
+    @property
+    def match_fields(self) -> str | list[str] | None:
+        """Where occurrences of the secret are looked for (``canaries.occurrences.scrub``'s ``fields``)."""
+        return list(self.fields) if self.fields else self.field
 
 
 @dataclass

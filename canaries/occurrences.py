@@ -13,6 +13,12 @@ every card number.
 - *partial*: not full, but some contiguous run of at least
   ``ceil(partial_fraction * len(secret))`` of the secret's normalized
   characters (in order) is.
+
+A record-span secret (the JSON list of the values of several columns,
+``canaries.spans``) is matched cell by cell: *full* when every cell of the span
+equals its value (normalized), *partial* when at least
+``ceil(partial_fraction * k)`` of its ``k`` cells do (k >= 2), or, for a span of
+one column, when its cell holds a partial run as above.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
+
+from canaries.formats import record_values
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
@@ -58,6 +66,27 @@ class Occurrences:
 
     full: int = 0
     partial: int = 0
+
+
+class SpanMatcher:
+    """Finds full and partial occurrences of a record-span secret in its columns' cells."""
+
+    def __init__(self, secret: str, columns: Sequence[str], *, partial_fraction: float = 2 / 3):
+        self.columns = list(columns)
+        self.values = [normalize(v) for v in record_values(secret, len(self.columns))]
+        self.needed = max(1, math.ceil(partial_fraction * len(self.columns)))
+        self._single = (SecretMatcher(record_values(secret, 1)[0], partial_fraction=partial_fraction)
+                        if len(self.columns) == 1 else None)
+
+    def match_row(self, row: Mapping[str, Any]) -> str | None:
+        """``"full"``, ``"partial"`` or None for one row (a mapping)."""
+        cells = [normalize(row.get(c, "")) for c in self.columns]
+        equal = sum(c == v for c, v in zip(cells, self.values))
+        if equal == len(self.columns):
+            return "full"
+        if self._single is not None:
+            return "partial" if self._single.match(cells[0]) else None
+        return "partial" if equal >= self.needed else None
 
 
 class SecretMatcher:
@@ -119,22 +148,28 @@ def scrub(
             Held-out twins are counted, as a chance baseline, but need not be dropped.
         partial_fraction: see the module docstring.
         fields: canary id -> the column its secret was planted in; that secret is
-            matched in that cell only (None or absent: the whole row).
+            matched in that cell only (None or absent: the whole row). A list of
+            columns: a record-span secret, matched cell by cell (module docstring).
     """
     drop = set(secrets if drop_ids is None else drop_ids)
     unknown = drop - set(secrets)
     if unknown:
         raise ValueError(f"drop_ids not among the secrets: {sorted(unknown)}")
-    matchers = {cid: SecretMatcher(s, partial_fraction=partial_fraction) for cid, s in secrets.items()}
+    fields = fields or {}
+    matchers = {cid: SpanMatcher(s, fields[cid], partial_fraction=partial_fraction)
+                if isinstance(fields.get(cid), (list, tuple)) else SecretMatcher(s, partial_fraction=partial_fraction)
+                for cid, s in secrets.items()}
     counts = {cid: Occurrences() for cid in secrets}
     kept = []
-    fields = fields or {}
     for row in rows:
         text = row_text(row)
         dropped = False
         for cid, m in matchers.items():
             col = fields.get(cid)
-            kind = m.match(text if col is None or isinstance(row, str) else normalize(row.get(col, "")))
+            if isinstance(m, SpanMatcher):
+                kind = None if isinstance(row, str) else m.match_row(row)
+            else:
+                kind = m.match(text if col is None or isinstance(row, str) else normalize(row.get(col, "")))
             if kind == "full":
                 counts[cid].full += 1
                 dropped = dropped or cid in drop

@@ -12,9 +12,11 @@ the same way (Carlini et al. 2019; Steinke, Nasr & Jagielski 2023):
 
 A canary is a record in the dataset's own schema, so it serializes exactly like
 a real one. For tabular data it is a full fake row: the designated column
-holds the secret (inside ``config.template`` for a text column) and every
-other column a value made from the schema's declared facts and the bundled
-public name lists, never from a real record. For text data it is the
+holds the secret (inside ``config.template`` for a text column), or, in a
+table without text or pattern columns, a span of consecutive numeric and
+categorical columns holds it (``canaries.spans``), and every other column a
+value made from the schema's declared facts and the bundled public name
+lists, never from a real record. For text data it is the
 template itself. Copies go to random positions; the real records keep their
 order. Every copy is one more record for the DP accounting.
 
@@ -33,9 +35,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from canaries.config import CanaryConfig
-from canaries.formats import SecretFormat, bundled_names, make_format, pattern_alphabets
+from canaries.formats import RecordFormat, SecretFormat, bundled_names, make_format, pattern_alphabets, record_values
 from canaries.manifest import Canary, Manifest
 from canaries.prompts import canary_prompt
+from canaries.spans import RECORD_KINDS, record_format
 from reports.pii_masking import new_salt
 
 DEFAULT_TEXT_FORMAT = "digits:6"
@@ -91,11 +94,14 @@ FAKE_VALUES: dict[str, Callable[[Any, np.random.Generator], str]] = {
 
 
 def designated_column(schema: Any, config: CanaryConfig) -> Any | None:
-    """The column that holds the secret; None for text records.
+    """The column that holds the secret; None for text records and for record spans.
 
     ``config.column`` if set; else a free-text column (kind text without a PII
     hint, the one with most ``max_tokens``), else any text column, else the first
     pattern column; columns filled with fakes (never learned) are never chosen.
+    None (and no error) when no text or pattern column is learned: the canaries
+    are then record spans (``canaries.spans``), a numeric or categorical
+    ``config.column`` included.
     """
     if schema.text:
         return None
@@ -104,12 +110,13 @@ def designated_column(schema: Any, config: CanaryConfig) -> Any | None:
         if config.column not in names:
             raise ValueError(f"canaries.column {config.column!r} is not a column (columns: {', '.join(names)})")
         col = next(c for c in schema.columns if c.name == config.column)
-        if col.kind not in ("text", "pattern"):
-            raise ValueError(f"canaries.column {config.column!r} is {col.kind}; a canary needs a text or pattern column")
+        if col.kind not in ("text", "pattern") + RECORD_KINDS:
+            raise ValueError(f"canaries.column {config.column!r} is {col.kind}; a canary needs a text, pattern, "
+                             "numeric or categorical column")
         if getattr(col, "fake", None):
             raise ValueError(f"canaries.column {config.column!r} is filled with fakes, not learned: "
                              "a canary there measures nothing")
-        return col
+        return col if col.kind in ("text", "pattern") else None
     learned = [c for c in schema.columns if not getattr(c, "fake", None)]
     text_cols = [c for c in learned if c.kind == "text"]
     free = [c for c in text_cols if not c.pii] or text_cols
@@ -118,14 +125,19 @@ def designated_column(schema: Any, config: CanaryConfig) -> Any | None:
     pattern_cols = [c for c in learned if c.kind == "pattern"]
     if pattern_cols:
         return pattern_cols[0]
-    raise ValueError("no column can hold a canary (no text or pattern column); set canaries.column or disable canaries")
+    return None
 
 
-def secret_format(column: Any | None, config: CanaryConfig, rng: np.random.Generator) -> SecretFormat:
+def secret_format(column: Any | None, config: CanaryConfig, rng: np.random.Generator, *, schema: Any = None,
+                  count: int = 0) -> SecretFormat:
     """The format of the secrets: ``config.format``, else by the designated column.
 
     A pattern column takes its own pattern; a format given for it must produce
-    values of that pattern (checked on 32 samples).
+    values of that pattern (checked on 32 samples). A table without a designated
+    column (``column`` None, ``schema`` tabular) takes a record span: the one of
+    ``config.column`` alone when it names a numeric or categorical column, else
+    the span ``canaries.spans.record_format`` chooses for ``count`` canaries;
+    ``config.format`` may name a ``record:`` span itself.
     """
     if column is not None and column.kind == "pattern":
         if config.format is None:
@@ -138,6 +150,24 @@ def secret_format(column: Any | None, config: CanaryConfig, rng: np.random.Gener
                 raise ValueError(f"canaries.format {config.format!r} does not fit pattern column "
                                  f"{column.name!r} ({column.pattern!r})")
         return fmt
+    if column is None and schema is not None and not schema.text:
+        if config.format is not None:
+            fmt = make_format(config.format)
+            if not isinstance(fmt, RecordFormat):
+                raise ValueError(f"canaries.format {config.format!r}: this table has no text or pattern column; "
+                                 "its canaries are record spans (leave canaries.format unset or give a record: spec)")
+            missing = [c for c in fmt.columns if c not in schema.names]
+            if missing:
+                raise ValueError(f"canaries.format names columns that are not in the table: {missing}")
+            return fmt
+        learned = [c for c in schema.columns if not getattr(c, "fake", None)]
+        if config.column is not None:
+            learned = [c for c in learned if c.name == config.column]
+        fmt = record_format(learned, count=count)
+        return fmt
+    if isinstance(make_format(config.format or DEFAULT_TEXT_FORMAT), RecordFormat):
+        raise ValueError(f"canaries.format {config.format!r} is a record span, for tables without text or "
+                         "pattern columns")
     return make_format(config.format or DEFAULT_TEXT_FORMAT)
 
 
@@ -168,8 +198,12 @@ def unique_secrets(fmt: SecretFormat, count: int, rng: np.random.Generator) -> l
 
 
 def _canary_record(schema: Any, column: Any | None, secret: str, *, template: str, as_str: bool,
-                   rng: np.random.Generator) -> tuple[dict[str, str] | str, str]:
+                   rng: np.random.Generator, span: RecordFormat | None = None) -> tuple[dict[str, str] | str, str]:
     """(record, context): the canary record and the text before the secret in its field."""
+    if span is not None:
+        values = dict(zip(span.columns, record_values(secret, len(span.columns))))
+        record = {c.name: values[c.name] if c.name in values else FAKE_VALUES[c.kind](c, rng) for c in schema.columns}
+        return record, ""
     if column is None or column.kind == "text":
         before, _, after = template.partition("{secret}")
         name = fake_name(rng)
@@ -211,18 +245,22 @@ def plant(
         raise ValueError("canaries are disabled in the config (canaries.enabled = false)")
     records = list(records)
     column = designated_column(schema, config)
-    fmt = secret_format(column, config, rng)
+    n_scheduled = len(config.repetitions) * config.per_repetition
+    count = n_scheduled * (1 + config.twins) + config.audit_canaries
+    fmt = secret_format(column, config, rng, schema=schema, count=count)
+    span = fmt if isinstance(fmt, RecordFormat) else None
     as_str = bool(records) and isinstance(records[0], str)
     canaries: list[Canary] = []
-    n_scheduled = len(config.repetitions) * config.per_repetition
-    secrets = iter(unique_secrets(fmt, n_scheduled * (1 + config.twins) + config.audit_canaries, secret_rng))
+    secrets = iter(unique_secrets(fmt, count, secret_rng))
 
     def add(group: str, repetitions: int, **extra) -> Canary:
         secret = next(secrets)
-        record, context = _canary_record(schema, column, secret, template=config.template, as_str=as_str, rng=rng)
+        record, context = _canary_record(schema, column, secret, template=config.template, as_str=as_str, rng=rng,
+                                         span=span)
+        field = span.columns[0] if span is not None else None if column is None else column.name
         canary = Canary(id=f"c{len(canaries) + 1:04d}", group=group, format=fmt.spec, secret=secret,
-                        repetitions=repetitions, field=None if column is None else column.name,
-                        context=context, record=record, **extra)
+                        repetitions=repetitions, field=field, context=context, record=record,
+                        fields=None if span is None else list(span.columns), **extra)
         canaries.append(canary)
         return canary
 
@@ -256,5 +294,5 @@ def plant(
     for canary in canaries:
         canary.rows.sort()
     manifest = Manifest(canaries=canaries, salt=new_salt(), config=config.to_dict(), n_records=len(records),
-                        n_planted_rows=len(copies), text=column is None)
+                        n_planted_rows=len(copies), text=bool(schema.text))
     return planted, manifest

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from canaries.formats import record_values
 from canaries.manifest import Canary
 from canaries.scorer import Scorer
 
@@ -39,7 +40,14 @@ def _prefix(scorer: Scorer, canary: Canary, context: str) -> list[int]:
 
 
 def candidate_ids(scorer: Scorer, canary: Canary, prompt: Prompt, value: str) -> list[int]:
-    """Ids of a candidate secret ``value`` in the canary's slot."""
+    """Ids of a candidate secret ``value`` in the canary's slot.
+
+    A record span's secret is the values of consecutive numeric and categorical
+    columns, which end without a terminator: its ids are theirs, concatenated.
+    """
+    if canary.fields:
+        values = record_values(value, len(canary.fields))
+        return [t for f, v in zip(canary.fields, values) for t in scorer.encode_value(f, v)]
     return list(scorer.encode_value(canary.field, prompt.lead + value))
 
 
@@ -53,6 +61,13 @@ def canary_prompt(scorer: Scorer, canary: Canary) -> Prompt:
             secret's boundary in another way than a leading space.
     """
     whole = list(scorer.encode(canary.record))
+    if canary.fields:
+        prefix = list(scorer.encode_prefix(canary.record, canary.fields[0]))
+        secret = candidate_ids(scorer, canary, Prompt(prefix=prefix, secret=[], lead=""), canary.secret)
+        if whole[: len(prefix) + len(secret)] == prefix + secret:
+            return Prompt(prefix=prefix, secret=secret, lead="")
+        raise ValueError(f"canary {canary.id} (record span {canary.fields}): its record does not encode as "
+                         "prefix + secret (the span's columns must be consecutive learned columns)")
     stripped = canary.context.rstrip()
     for lead in dict.fromkeys(("", canary.context[len(stripped):])):
         context = canary.context[: len(canary.context) - len(lead)]

@@ -112,11 +112,13 @@ def test_text_records():
 
 
 def test_bad_configs_are_named():
-    schema = Schema(columns=[Column(name="age", kind="numeric")])
+    schema = Schema(columns=[Column(name="born", kind="datetime", format="%Y-%m-%d")])
+    assert designated_column(schema, CONFIG) is None
     with pytest.raises(ValueError, match="no column can hold a canary"):
-        designated_column(schema, CONFIG)
-    with pytest.raises(ValueError, match="'age' is numeric"):
-        designated_column(SCHEMA, CanaryConfig(column="age"))
+        _plant(schema=schema, records=[{"born": "1990-01-01"}])
+    with pytest.raises(ValueError, match="'born' is datetime"):
+        designated_column(schema, CanaryConfig(column="born"))
+    assert designated_column(SCHEMA, CanaryConfig(column="age")) is None  # a record span of one column
     with pytest.raises(ValueError, match="not a column"):
         designated_column(SCHEMA, CanaryConfig(column="nope"))
     with pytest.raises(ValueError, match="exactly one"):

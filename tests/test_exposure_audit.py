@@ -92,7 +92,9 @@ def test_sampled_references_give_both_estimates(setup):
                           exact_max_space=100, n_references=60, beam_width=2)
     _, manifest = plant(REAL, SCHEMA, config=config, rng=np.random.default_rng(2), secret_rng=np.random.default_rng(2 + 100), encoder=codec)
     out = run(ExposureInputs(scorer=scorer, manifest=manifest, synthetic=REAL), config)
-    assert out["methods"]["digits:5"] == {"method": "sampled", "n_references": 60, "log2_space": math.log2(10**5)}
+    method = out["methods"]["digits:5"]
+    assert {k: method[k] for k in ("method", "n_references", "log2_space")} == {
+        "method": "sampled", "n_references": 60, "log2_space": math.log2(10**5)}
     for row in out["canaries"]:
         assert row["method"] == "extrapolation"
         assert row["exposure"] == row["exposure_extrapolation"] <= math.log2(10**5)

@@ -328,7 +328,7 @@ def canary_secrets(bundle: Bundle, traces: PrivateTraces) -> Iterator[Finding]:
     inserted = {c.id: c.secret for c in traces.canaries if c.inserted}
     for f in bundle.files:
         if f.synthetic:
-            counts = count_occurrences(inserted, _synthetic_rows(f), fields={c.id: c.field for c in traces.canaries})
+            counts = count_occurrences(inserted, _synthetic_rows(f), fields={c.id: c.match_fields for c in traces.canaries})
             for cid, occ in sorted(counts.items()):
                 if occ.full:
                     yield Finding("canary_secret", f.rel, f"{occ.full} row(s) hold inserted canary {cid}'s secret "
