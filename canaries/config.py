@@ -19,10 +19,12 @@ class CanaryConfig:
     Attributes:
         enabled: plant canaries at all.
         format: secret format spec (see ``canaries.formats``); None picks by the
-            designated column: a pattern column's own pattern, else ``digits:6``.
+            designated column: a pattern column's own pattern, else ``digits:6``; in a
+            table without text or pattern columns, a record span (``canaries.spans``).
         column: the designated column of tabular data; None picks a free-text column
             (text kind, no PII hint, most ``max_tokens``), else any text column, else a
-            pattern column.
+            pattern column, else a record span of consecutive numeric and categorical
+            columns. A numeric or categorical column given here is a span of its own.
         template: the value of a designated text column (and of a text record), with a
             ``{secret}`` slot and an optional ``{name}`` slot (a fake bundled name).
         repetitions: the copy counts of the repetition schedule.

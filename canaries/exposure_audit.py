@@ -38,7 +38,7 @@ from canaries.formats import SecretFormat, make_format, record_values
 from canaries.manifest import Canary, Manifest
 from canaries.memorization import memorization_test
 from canaries.occurrences import Occurrences, ScrubResult, count_occurrences
-from canaries.prompts import Prompt, candidate_ids, canary_prompt
+from canaries.prompts import Prompt, candidate_ids, canary_prompt, space_ids
 from canaries.scorer import Record, Scorer
 
 
@@ -67,18 +67,24 @@ class ExposureInputs:
 
 @dataclass
 class _Space:
-    """Reference candidates of one format: the whole space or a sample, and their ids per slot."""
+    """Reference candidates of one format: the whole space (``values`` None) or a sample,
+    and their ids per slot."""
 
     fmt: SecretFormat
     method: str
-    values: list[str]
+    values: list[str] | None
     ids: dict[tuple, list[list[int]]]
     cost: CostChoice | None = None
+
+    @property
+    def n(self) -> int:
+        return self.fmt.size if self.values is None else len(self.values)
 
     def ids_for(self, scorer: Scorer, canary: Canary, prompt: Prompt) -> list[list[int]]:
         key = (tuple(canary.fields) if canary.fields else canary.field, prompt.lead)
         if key not in self.ids:
-            self.ids[key] = [candidate_ids(scorer, canary, prompt, v) for v in self.values]
+            self.ids[key] = (space_ids(scorer, canary, prompt, self.fmt) if self.values is None
+                             else [candidate_ids(scorer, canary, prompt, v) for v in self.values])
         return self.ids[key]
 
 
@@ -125,7 +131,7 @@ def _space(fmt: SecretFormat, config: CanaryConfig, rng: np.random.Generator, *,
                              budget_s=config.audit_budget_s, exact_max_space=config.exact_max_space,
                              n_references=config.n_references)
     if cost.method == "exact":
-        return _Space(fmt=fmt, method="exact", values=list(fmt.enumerate()), ids={}, cost=cost)
+        return _Space(fmt=fmt, method="exact", values=None, ids={}, cost=cost)
     return _Space(fmt=fmt, method="sampled", values=[fmt.sample(rng) for _ in range(cost.n)], ids={}, cost=cost)
 
 
@@ -307,7 +313,7 @@ def run(inputs: ExposureInputs, config: CanaryConfig) -> dict[str, Any]:
             "twins_synthetic_full_occurrences": total("synthetic_full", twins),
             "scrubbed_rows": scrubbed,
         },
-        "methods": {spec: {"method": s.method, "n_references": len(s.values), "log2_space": s.fmt.log2_size,
+        "methods": {spec: {"method": s.method, "n_references": s.n, "log2_space": s.fmt.log2_size,
                            "prefixes": s.cost.groups, "budget_s": s.cost.budget_s,
                            "estimated_s": round(s.cost.estimated_s, 3),
                            "exact_estimated_s": round(s.cost.exact_estimated_s, 3)}

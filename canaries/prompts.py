@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from canaries.formats import record_values
+from canaries.formats import RecordFormat, SecretFormat, record_values
 from canaries.manifest import Canary
 from canaries.scorer import Scorer
 
@@ -49,6 +50,18 @@ def candidate_ids(scorer: Scorer, canary: Canary, prompt: Prompt, value: str) ->
         values = record_values(value, len(canary.fields))
         return [t for f, v in zip(canary.fields, values) for t in scorer.encode_value(f, v)]
     return list(scorer.encode_value(canary.field, prompt.lead + value))
+
+
+def space_ids(scorer: Scorer, canary: Canary, prompt: Prompt, fmt: SecretFormat) -> list[list[int]]:
+    """Ids of every candidate of ``fmt`` in its enumeration order, in the canary's slot.
+
+    A record span's candidates are the product of its columns' values, so their ids
+    are built from each column's value ids once (no per-candidate encoding).
+    """
+    if isinstance(fmt, RecordFormat) and canary.fields:
+        per_part = [[list(scorer.encode_value(p.column, p.value(i))) for i in range(p.size)] for p in fmt.parts]
+        return [list(itertools.chain.from_iterable(combo)) for combo in itertools.product(*per_part)]
+    return [candidate_ids(scorer, canary, prompt, v) for v in fmt.enumerate()]
 
 
 def canary_prompt(scorer: Scorer, canary: Canary) -> Prompt:

@@ -12,7 +12,7 @@ from canaries.exposure_cost import MIN_REFERENCES, choose_references
 from canaries.formats import CategoryPart, NumberPart, RecordFormat, make_format, number_text, record_values
 from canaries.occurrences import count_occurrences
 from canaries.plant import plant
-from canaries.prompts import canary_prompt
+from canaries.prompts import candidate_ids, canary_prompt, space_ids
 from canaries.spans import number_part, record_format
 
 
@@ -112,6 +112,12 @@ def test_plant_record_canaries_in_a_numeric_and_categorical_table():
         prompt = canary_prompt(codec, c)
         assert len(prompt.prefix) == 3 and len(prompt.secret) == 6  # BOS + 2 categories; 3 + 3 number tokens
     assert make_format(manifest.canaries[0].format).size == 810_000
+    small = RecordFormat([CategoryPart("student", ["No", "Yes"]), NumberPart("balance", 1, "1e+2")])
+    c0 = manifest.canaries[0]
+    c0_small = type(c0)(**{**c0.__dict__, "fields": ["student", "balance"], "field": "student"})
+    prompt0 = canary_prompt(codec, c0)
+    assert space_ids(codec, c0_small, prompt0, small) == [candidate_ids(codec, c0_small, prompt0, v)
+                                                          for v in small.enumerate()]
     c = manifest.group("schedule")[0]
     assert sum(planted[pos] == c.record for pos in c.rows) == c.repetitions
     # a numeric column named alone is a span of that column
