@@ -61,7 +61,12 @@ def _fake_numeric(column: Any, rng: np.random.Generator) -> str:
     return f"{mantissa / 10 ** decimals:.{decimals}f}"
 
 
+OTHER_VALUE = "<other>"  # what the codec decodes a value outside a DP-selected domain to
+
+
 def _fake_categorical(column: Any, rng: np.random.Generator) -> str:
+    if column.categories == [] and column.source != "declared":  # the DP selection kept no value
+        return OTHER_VALUE
     if not column.categories:
         raise ValueError(f"column {column.name!r}: its categorical domain is not known yet; declare it or "
                          "select it with DP before planting canaries")

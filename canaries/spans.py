@@ -83,7 +83,9 @@ def record_part(column: Any) -> RecordPart | None:
     if getattr(column, "fake", None):
         return None
     if column.kind == "categorical":
-        if not column.categories:
+        if column.categories == []:  # a DP selection that kept no value: only <other> is left
+            return None
+        if column.categories is None:
             raise ValueError(f"column {column.name!r}: its categorical domain is not known yet; declare it or "
                              "select it with DP before planting canaries")
         return CategoryPart(column.name, column.categories)

@@ -165,3 +165,15 @@ def test_cost_rule_exact_when_it_fits_the_budget():
     with pytest.raises(ValueError, match="positive"):
         choose_references(size=10, groups=0, exact_s_per_candidate=1, sampled_s_per_candidate=1, budget_s=1,
                           exact_max_space=10, n_references=10)
+
+
+def test_a_column_whose_dp_domain_kept_nothing_holds_no_part():
+    empty = Column("e", "categorical", categories=[], source="dp")
+    fmt = record_format([Column("a", "categorical", categories=["x", "y"]), empty,
+                         Column("b", "categorical", categories=["u", "v", "w"])], count=4)
+    assert fmt.columns == ["b"] and fmt.size == 3
+    schema = Schema(columns=[empty, Column("b", "categorical", categories=["u", "v", "w"])])
+    _, manifest = plant([{"e": "q", "b": "u"}] * 5, schema,
+                        config=CanaryConfig(repetitions=(1,), per_repetition=1, twins=1, audit_canaries=0),
+                        rng=np.random.default_rng(0), secret_rng=np.random.default_rng(1), encoder=RowCodec(schema))
+    assert [c.record["e"] for c in manifest.canaries] == ["<other>", "<other>"]
