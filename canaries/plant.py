@@ -30,6 +30,8 @@ inserted one.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -40,6 +42,8 @@ from canaries.manifest import Canary, Manifest
 from canaries.prompts import canary_prompt
 from canaries.spans import RECORD_KINDS, record_format
 from reports.pii_masking import new_salt
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TEXT_FORMAT = "digits:6"
 _EPOCH = dt.date(1940, 1, 1)
@@ -176,6 +180,22 @@ def secret_format(column: Any | None, config: CanaryConfig, rng: np.random.Gener
     return make_format(config.format or DEFAULT_TEXT_FORMAT)
 
 
+def fitted_to_space(config: CanaryConfig, size: int) -> CanaryConfig:
+    """``config`` with at most ``size // 2`` canaries: the audit set shrinks first, then the
+    canaries per repetition count (at least one; below that the config is returned unchanged and
+    ``unique_secrets`` names the problem). A chosen record span of a table with small
+    categorical domains can be small; inserted canaries filling most of R would rank each
+    other out of their exposure."""
+    half = size // 2
+    per_canary = len(config.repetitions) * (1 + config.twins)
+    scheduled = per_canary * config.per_repetition
+    if scheduled <= half:
+        return replace(config, audit_canaries=min(config.audit_canaries, half - scheduled))
+    if half // per_canary < 1:
+        return config
+    return replace(config, per_repetition=half // per_canary, audit_canaries=0)
+
+
 EXACT_DRAW_MAX_SPACE = 1 << 20
 """Spaces up to this size are sampled by index without replacement; larger ones by rejection."""
 
@@ -254,6 +274,13 @@ def plant(
     count = n_scheduled * (1 + config.twins) + config.audit_canaries
     fmt = secret_format(column, config, rng, schema=schema, count=count)
     span = fmt if isinstance(fmt, RecordFormat) else None
+    if span is not None and config.format is None and count > fmt.size // 2:
+        config = fitted_to_space(config, fmt.size)
+        n_scheduled = len(config.repetitions) * config.per_repetition
+        count = n_scheduled * (1 + config.twins) + config.audit_canaries
+        log.warning("canaries: the record span %s has only %d secrets; planting %d per repetition count and %d "
+                    "audit canaries (at most half of the space)", span.columns, fmt.size, config.per_repetition,
+                    config.audit_canaries)
     as_str = bool(records) and isinstance(records[0], str)
     canaries: list[Canary] = []
     secrets = iter(unique_secrets(fmt, count, secret_rng))

@@ -177,3 +177,24 @@ def test_a_column_whose_dp_domain_kept_nothing_holds_no_part():
                         config=CanaryConfig(repetitions=(1,), per_repetition=1, twins=1, audit_canaries=0),
                         rng=np.random.default_rng(0), secret_rng=np.random.default_rng(1), encoder=RowCodec(schema))
     assert [c.record["e"] for c in manifest.canaries] == ["<other>", "<other>"]
+
+
+def test_a_small_record_span_gets_fewer_canaries():
+    from canaries.plant import fitted_to_space
+
+    config = CanaryConfig()  # 5 repetition counts x 4 x (1 + 1 twin) = 40 scheduled and twins, 300 audit
+    assert (fitted_to_space(config, 1000).per_repetition, fitted_to_space(config, 1000).audit_canaries) == (4, 300)
+    assert (fitted_to_space(config, 400).per_repetition, fitted_to_space(config, 400).audit_canaries) == (4, 160)
+    assert (fitted_to_space(config, 72).per_repetition, fitted_to_space(config, 72).audit_canaries) == (3, 0)
+    assert fitted_to_space(config, 12) is config
+    cats = Schema(columns=[Column("a", "categorical", categories=list("abcdef")),
+                           Column("b", "categorical", categories=list("wxyz")),
+                           Column("c", "categorical", categories=list("uvt"))])
+    _, manifest = plant([{"a": "a", "b": "x", "c": "u"}] * 10, cats, config=config, rng=np.random.default_rng(0),
+                        secret_rng=np.random.default_rng(1), encoder=RowCodec(cats))
+    assert len(manifest.canaries) == 30 == len({c.secret for c in manifest.canaries})
+    assert (manifest.config["per_repetition"], manifest.config["audit_canaries"]) == (3, 0)
+    small = Schema(columns=cats.columns[1:])  # |R| = 12: not even one canary per repetition count fits
+    with pytest.raises(ValueError, match="12 distinct secrets"):
+        plant([{"b": "x", "c": "u"}] * 10, small, config=config, rng=np.random.default_rng(0),
+              secret_rng=np.random.default_rng(1))
