@@ -111,7 +111,7 @@ def _measured_speed(scorer: Scorer, fmt: SecretFormat, canary: Canary, prompt: P
     """
     m = min(CALIBRATION_EXACT, fmt.size)
     t0 = time.perf_counter()
-    exact = [candidate_ids(scorer, canary, prompt, fmt.at(i)) for i in range(m)]
+    exact = space_ids(scorer, canary, prompt, fmt, limit=m)
     encode = (time.perf_counter() - t0) / m
     k = min(CALIBRATION_SAMPLED, fmt.size)
     sampled = [candidate_ids(scorer, canary, prompt, fmt.sample(rng)) for _ in range(k)]

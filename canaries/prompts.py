@@ -52,16 +52,20 @@ def candidate_ids(scorer: Scorer, canary: Canary, prompt: Prompt, value: str) ->
     return list(scorer.encode_value(canary.field, prompt.lead + value))
 
 
-def space_ids(scorer: Scorer, canary: Canary, prompt: Prompt, fmt: SecretFormat) -> list[list[int]]:
-    """Ids of every candidate of ``fmt`` in its enumeration order, in the canary's slot.
+def space_ids(scorer: Scorer, canary: Canary, prompt: Prompt, fmt: SecretFormat,
+              limit: int | None = None) -> list[list[int]]:
+    """Ids of the candidates of ``fmt`` in its enumeration order (the first ``limit`` of them,
+    default all), in the canary's slot.
 
     A record span's candidates are the product of its columns' values, so their ids
     are built from each column's value ids once (no per-candidate encoding).
     """
+    n = fmt.size if limit is None else min(limit, fmt.size)
     if isinstance(fmt, RecordFormat) and canary.fields:
         per_part = [[list(scorer.encode_value(p.column, p.value(i))) for i in range(p.size)] for p in fmt.parts]
-        return [list(itertools.chain.from_iterable(combo)) for combo in itertools.product(*per_part)]
-    return [candidate_ids(scorer, canary, prompt, v) for v in fmt.enumerate()]
+        combos = itertools.islice(itertools.product(*per_part), n)
+        return [list(itertools.chain.from_iterable(combo)) for combo in combos]
+    return [candidate_ids(scorer, canary, prompt, fmt.at(i)) for i in range(n)]
 
 
 def canary_prompt(scorer: Scorer, canary: Canary) -> Prompt:
