@@ -439,8 +439,7 @@ def generate(out: str | Path, *, num_records: int | None = None, config: SampleC
     if run.canaries.exists():
         manifest = Manifest.load(run.canaries)
         secrets = {c.id: c.secret for c in manifest.canaries}
-        inserted = [c.id for c in manifest.canaries if c.inserted]
-        result = scrub_canaries(records, secrets, drop_ids=inserted,
+        result = scrub_canaries(records, secrets, drop_ids=manifest.scrub_ids(),
                                 partial_fraction=float(manifest.config.get("partial_fraction", 2 / 3)),
                                 fields={c.id: c.match_fields for c in manifest.canaries})
         records = result.kept

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from canaries.formats import make_format
+from canaries.spans import MIN_RECORD_SPACE
 from reports.pii_masking import Redactor
 from reports.atomic import write_private
 
@@ -99,6 +101,15 @@ class Manifest:
 
     def inserted(self) -> list[Canary]:
         return [c for c in self.canaries if c.inserted]
+
+    def scrub_ids(self) -> list[str]:
+        """Ids of the canaries whose full occurrence drops a generated row before release: the
+        inserted ones, except record spans over a small space (below ``canaries.spans.MIN_RECORD_SPACE``),
+        whose value combinations occur in real-looking rows by chance: dropping those rows would
+        bias the synthetic data, so they are only counted (their twins give the chance rate)."""
+        small = {spec for spec in {c.format for c in self.canaries if c.fields}
+                 if make_format(spec).size < MIN_RECORD_SPACE}
+        return [c.id for c in self.canaries if c.inserted and c.format not in small]
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": MANIFEST_VERSION, "salt": self.salt, "config": self.config,

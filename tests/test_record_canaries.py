@@ -198,3 +198,15 @@ def test_a_small_record_span_gets_fewer_canaries():
     with pytest.raises(ValueError, match="12 distinct secrets"):
         plant([{"b": "x", "c": "u"}] * 10, small, config=config, rng=np.random.default_rng(0),
               secret_rng=np.random.default_rng(1))
+
+
+def test_small_record_spans_are_counted_not_scrubbed():
+    cats = Schema(columns=[Column("a", "categorical", categories=list("abcdef")),
+                           Column("b", "categorical", categories=list("wxyz"))])
+    config = CanaryConfig(repetitions=(1,), per_repetition=2, twins=1, audit_canaries=0)
+    _, small = plant([{"a": "a", "b": "x"}] * 10, cats, config=config, rng=np.random.default_rng(0),
+                     secret_rng=np.random.default_rng(1))
+    assert small.scrub_ids() == []
+    _, large = plant([{"default": "No", "student": "No", "balance": "1", "income": "2"}] * 10, CREDIT,
+                     config=config, rng=np.random.default_rng(0), secret_rng=np.random.default_rng(1))
+    assert large.scrub_ids() == [c.id for c in large.inserted()] and len(large.scrub_ids()) == 2
