@@ -103,13 +103,8 @@ class Manifest:
         return [c for c in self.canaries if c.inserted]
 
     def scrub_ids(self) -> list[str]:
-        """Ids of the canaries whose full occurrence drops a generated row before release: the
-        inserted ones, except record spans over a small space (below ``canaries.spans.MIN_RECORD_SPACE``),
-        whose value combinations occur in real-looking rows by chance: dropping those rows would
-        bias the synthetic data, so they are only counted (their twins give the chance rate)."""
-        small = {spec for spec in {c.format for c in self.canaries if c.fields}
-                 if make_format(spec).size < MIN_RECORD_SPACE}
-        return [c.id for c in self.canaries if c.inserted and c.format not in small]
+        """See ``scrub_ids``."""
+        return scrub_ids(self.canaries)
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": MANIFEST_VERSION, "salt": self.salt, "config": self.config,
@@ -131,3 +126,12 @@ class Manifest:
     def load(cls, path: str | Path) -> "Manifest":
         with open(path, encoding="utf-8") as fh:
             return cls.from_dict(json.load(fh))
+
+
+def scrub_ids(canaries: list[Canary]) -> list[str]:
+    """Ids of the canaries whose full occurrence drops a generated row before release: the
+    inserted ones, except record spans over a small space (below ``canaries.spans.MIN_RECORD_SPACE``),
+    whose value combinations occur in real-looking rows by chance: dropping those rows would
+    bias the synthetic data, so they are only counted (their twins give the chance rate)."""
+    small = {spec for spec in {c.format for c in canaries if c.fields} if make_format(spec).size < MIN_RECORD_SPACE}
+    return [c.id for c in canaries if c.inserted and c.format not in small]

@@ -311,6 +311,8 @@ def _synthetic_rows(f: BundleFile) -> list:
 def canary_needles(canary: Canary) -> list[str]:
     """What a canary is looked for as outside the synthetic data: its planted value (context
     and secret, e.g. ``Ann Lee PIN 4081``) and, when long enough to search alone, its secret."""
+    if canary.fields:  # a record span: its cells are ordinary values (categories, numbers) of the table
+        return [canary.secret] if len(normalise(canary.secret)) >= MIN_ALNUM else []
     planted = canary.record.get(canary.field, "") if isinstance(canary.record, dict) else canary.record
     return [v for v in (str(planted), canary.secret) if len(normalise(v)) >= MIN_ALNUM]
 
@@ -319,13 +321,15 @@ def canary_needles(canary: Canary) -> list[str]:
 def canary_secrets(bundle: Bundle, traces: PrivateTraces) -> Iterator[Finding]:
     """Canary secrets: inserted ones in the synthetic data (as the canary scrub finds them),
     any one elsewhere (``canary_needles``)."""
+    from canaries.manifest import scrub_ids
     from canaries.occurrences import count_occurrences
 
     if not traces.canaries:
         return
     by_id = {c.id: c for c in traces.canaries}
     matcher = SecretMatcher((c.id, needle) for c in traces.canaries for needle in canary_needles(c))
-    inserted = {c.id: c.secret for c in traces.canaries if c.inserted}
+    dropped = set(scrub_ids(traces.canaries))  # what the canary scrub drops; small record spans are only counted
+    inserted = {c.id: c.secret for c in traces.canaries if c.id in dropped}
     for f in bundle.files:
         if f.synthetic:
             counts = count_occurrences(inserted, _synthetic_rows(f), fields={c.id: c.match_fields for c in traces.canaries})
