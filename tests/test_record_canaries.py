@@ -210,3 +210,15 @@ def test_small_record_spans_are_counted_not_scrubbed():
     _, large = plant([{"default": "No", "student": "No", "balance": "1", "income": "2"}] * 10, CREDIT,
                      config=config, rng=np.random.default_rng(0), secret_rng=np.random.default_rng(1))
     assert large.scrub_ids() == [c.id for c in large.inserted()] and len(large.scrub_ids()) == 2
+
+
+def test_a_record_span_canary_row_teaches_only_its_span():
+    from auditor.train import grammar_states, token_weights
+
+    codec = RowCodec(CREDIT)
+    seq = codec.encode({"default": "No", "student": "Yes", "balance": "812", "income": "30100"})
+    states = grammar_states(seq, codec.grammar)
+    fields = [int(codec.grammar.field_of[s]) for s in states]  # 0, 1, 2 x3, 3 x3, 4 (EOS)
+    weights = token_weights(states, codec.grammar, mode="token", only_field=(2, 3))
+    assert [w > 0 for w in weights] == [f in (2, 3) for f in fields]
+    assert sum(weights) == pytest.approx(1.0) and weights.count(1 / 6) == 6
