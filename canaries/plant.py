@@ -69,7 +69,7 @@ OTHER_VALUE = "<other>"  # what the codec decodes a value outside a DP-selected 
 
 
 def _fake_categorical(column: Any, rng: np.random.Generator) -> str:
-    if column.categories == [] and column.source != "declared":  # the DP selection kept no value
+    if column.categories == [] and getattr(column, "source", "declared") != "declared":  # DP kept no value
         return OTHER_VALUE
     if not column.categories:
         raise ValueError(f"column {column.name!r}: its categorical domain is not known yet; declare it or "
@@ -172,8 +172,7 @@ def secret_format(column: Any | None, config: CanaryConfig, rng: np.random.Gener
         learned = [c for c in schema.columns if not getattr(c, "fake", None)]
         if config.column is not None:
             learned = [c for c in learned if c.name == config.column]
-        fmt = record_format(learned, count=count)
-        return fmt
+        return record_format(learned, count=count)
     if isinstance(make_format(config.format or DEFAULT_TEXT_FORMAT), RecordFormat):
         raise ValueError(f"canaries.format {config.format!r} is a record span, for tables without text or "
                          "pattern columns")
