@@ -141,7 +141,7 @@ def _sections(record: Mapping[str, Any]) -> list[str]:
             utility += f", AUC {fmt(tstr['auc']['synthetic'])} vs {fmt(tstr['auc']['real'])}"
         rare = (q.get("rare_categories") or {}).get("worst")
         if rare:
-            utility += (f"; rarest-kept category {_cell(rare['column'])}={_cell(rare['category'])} "
+            utility += (f"; worst rare category {_cell(rare['column'])}={_cell(rare['category'])} "
                         f"{fmt(rare['synthetic'])} vs real {fmt(rare['real'])}")
         cond = (q.get("conditional_means") or {}).get("worst")
         if cond:
