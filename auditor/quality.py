@@ -12,7 +12,19 @@ Report, Patki et al. 2016; TSTR as in Esteban et al. 2017):
 - fidelity: mean(mean column shape, mean pair trend);
 - TSTR (train on synthetic, test on real): a histogram gradient-boosting model
   for the target, trained on the synthetic rows and on the real training rows,
-  both scored on the real holdout rows; ratio = min(1, synthetic / real).
+  both scored on the real holdout rows; ratio = min(1, synthetic / real). A
+  categorical target is fitted with balanced class weights (each class weighs
+  n / (k * n_c)), so that a rare class is learned rather than predicted never,
+  and scored by balanced accuracy and by AUC (macro one-vs-rest over the holdout
+  classes, as Provost & Domingos 2000 average binary AUCs);
+- rare categories: for each category whose real share is below
+  ``rare_share`` (and that has at least ``min_support`` real rows), its real
+  and synthetic shares; the worst is the largest relative error
+  |p_syn - p_real| / p_real (a synthesizer that halves a 3% class scores 0.5);
+- conditional means: for each categorical column c, numeric column x and
+  category v with at least ``min_support`` real rows,
+  |E_real[x | c=v] - E_syn[x | c=v]| / sd_real(x); the worst over all triples
+  (a category the synthetic data never produces is counted as missing, not scored).
 
 Pattern columns (identifiers) have no distribution worth comparing and are
 skipped. ``validity`` is left ``None``: the pipeline fills it from generation.json.
@@ -31,7 +43,7 @@ import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.metrics import balanced_accuracy_score, r2_score
+from sklearn.metrics import balanced_accuracy_score, r2_score, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from auditor.schema import KINDS
@@ -55,6 +67,9 @@ class QualityConfig:
         threads: OpenMP threads of the TSTR models. The frames are small, and on a
             busy machine more threads cost far more in contention than they save
             (a 200-row fit took 7 s with all threads, 0.03 s with one).
+        rare_share: a category whose real share is below this is rare.
+        min_support: real rows a category needs to be scored (rare shares and
+            conditional means); fewer make the real statistic itself noise.
     """
 
     seed: int = 0
@@ -63,6 +78,8 @@ class QualityConfig:
     max_pair_columns: int = 25
     tstr_iterations: int = 100
     threads: int = 1
+    rare_share: float = 0.1
+    min_support: int = 5
 
     def __post_init__(self):
         for name in ("bins", "max_rows", "max_pair_columns", "tstr_iterations"):
@@ -70,6 +87,10 @@ class QualityConfig:
                 raise ValueError(f"QualityConfig.{name} must be >= 2")
         if self.threads < 1:
             raise ValueError("QualityConfig.threads must be >= 1")
+        if not 0 < self.rare_share < 1:
+            raise ValueError("QualityConfig.rare_share must lie in (0, 1)")
+        if self.min_support < 1:
+            raise ValueError("QualityConfig.min_support must be >= 1")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> QualityConfig:
@@ -147,6 +168,90 @@ def vocabulary_overlap(real: Iterable[Any], synthetic: Iterable[Any]) -> float:
     if not a or not b:
         return 0.0
     return tv_similarity(a, b)
+
+
+def macro_ovr_auc(y_true: Iterable[Any], scores: Mapping[Any, Iterable[float]]) -> float | None:
+    """Macro one-vs-rest AUC: mean over classes c of AUC(y == c, score_c).
+
+    Averaged over the classes of ``y_true`` that have both positives and negatives
+    (sklearn's ``roc_auc_score(multi_class="ovr", average="macro")``, without its
+    requirement that the scores sum to one, since a model trained on synthetic
+    rows may know classes the holdout lacks or miss some it has). A class the
+    model does not know scores 0 everywhere, so its AUC is 1/2 (chance). For two
+    classes with p_b = 1 - p_a both terms equal the binary AUC.
+
+    Args:
+        y_true: the true labels.
+        scores: class -> the model's score (probability) of that class per row.
+
+    Returns:
+        The macro AUC, or ``None`` when ``y_true`` holds a single class.
+    """
+    y = np.asarray(list(y_true), dtype=object)
+    classes = [c for c in pd.unique(y) if 0 < int(np.sum(y == c)) < y.size]
+    if not classes:
+        return None
+    aucs = []
+    for c in classes:
+        score = np.asarray(list(scores[c]), dtype=float) if c in scores else np.zeros(y.size)
+        aucs.append(roc_auc_score(y == c, score))
+    return float(np.mean(aucs))
+
+
+def rare_category_shares(real: Iterable[Any], synthetic: Iterable[Any], *, rare_share: float,
+                         min_support: int) -> list[dict[str, Any]]:
+    """Real and synthetic share of each rare category (real share < ``rare_share``).
+
+    Only categories with at least ``min_support`` real rows are listed. Each entry:
+    ``category``, ``real`` = n_real(c) / n_real, ``synthetic`` = n_syn(c) / n_syn,
+    ``ratio`` = synthetic / real and ``error`` = |synthetic - real| / real
+    (0 when kept, 0.5 when halved or grown by half, 1 when lost).
+
+    Raises:
+        ValueError: either sample is empty.
+    """
+    p, q = Counter(real), Counter(synthetic)
+    n, m = sum(p.values()), sum(q.values())
+    if n == 0 or m == 0:
+        raise ValueError("rare_category_shares needs two non-empty samples")
+    out = []
+    for c, count in sorted(p.items(), key=lambda kv: (kv[1], str(kv[0]))):
+        if count / n < rare_share and count >= min_support:
+            real_share, syn_share = count / n, q[c] / m
+            out.append({"category": c, "real": real_share, "synthetic": syn_share, "ratio": syn_share / real_share,
+                        "error": abs(syn_share - real_share) / real_share})
+    return out
+
+
+def conditional_mean_errors(real_group: Iterable[Any], real_x: Iterable[float], syn_group: Iterable[Any],
+                            syn_x: Iterable[float], *, min_support: int) -> tuple[list[dict[str, Any]], list[Any]]:
+    """|E_real[x | g=v] - E_syn[x | g=v]| / sd_real(x) for each category v with enough real rows.
+
+    sd_real is the population standard deviation (ddof 0) of all real x. Rows
+    with a missing x are dropped first. A category with at least ``min_support``
+    real rows but no synthetic row is returned in the second list (missing),
+    not scored. No entry at all when real x is constant.
+
+    Returns:
+        (entries ``{"category", "real_mean", "synthetic_mean", "support", "error"}``, missing categories).
+    """
+    r = pd.DataFrame({"g": list(real_group), "x": np.asarray(list(real_x), dtype=float)}).dropna(subset=["x"])
+    s = pd.DataFrame({"g": list(syn_group), "x": np.asarray(list(syn_x), dtype=float)}).dropna(subset=["x"])
+    sd = float(r["x"].std(ddof=0)) if len(r) else 0.0
+    if sd == 0.0:
+        return [], []
+    real_stats = r.groupby("g", sort=True)["x"].agg(["mean", "size"])
+    syn_means = s.groupby("g")["x"].mean()
+    entries, missing = [], []
+    for v, row in real_stats.iterrows():
+        if row["size"] < min_support:
+            continue
+        if v not in syn_means.index:
+            missing.append(v)
+            continue
+        entries.append({"category": v, "real_mean": float(row["mean"]), "synthetic_mean": float(syn_means[v]),
+                        "support": int(row["size"]), "error": abs(float(row["mean"]) - float(syn_means[v])) / sd})
+    return entries, missing
 
 
 def _numbers(column: pd.Series, kind: str) -> pd.Series:
@@ -237,6 +342,54 @@ def fidelity(real: pd.DataFrame, syn: pd.DataFrame, kinds: Mapping[str, str], co
     }
 
 
+def _public_label(label: str) -> str | None:
+    return None if label == _MISSING else label
+
+
+def rare_categories(real: pd.DataFrame, syn: pd.DataFrame, kinds: Mapping[str, str], config: QualityConfig
+                    ) -> dict[str, Any]:
+    """``rare_category_shares`` of every categorical column; ``worst``: the largest ``error``.
+
+    A missing value counts as a category (``category: null``).
+    """
+    entries = []
+    for name, kind in kinds.items():
+        if kind != "categorical":
+            continue
+        for e in rare_category_shares(_labels(real[name]), _labels(syn[name]), rare_share=config.rare_share,
+                                      min_support=config.min_support):
+            entries.append({"column": name, **e, "category": _public_label(e["category"])})
+    worst = max(entries, key=lambda e: e["error"]) if entries else None
+    return {"threshold": config.rare_share, "min_support": config.min_support, "categories": entries,
+            "worst": worst}
+
+
+def conditional_means(real: pd.DataFrame, syn: pd.DataFrame, kinds: Mapping[str, str], config: QualityConfig
+                      ) -> dict[str, Any]:
+    """``conditional_mean_errors`` over every (categorical, numeric or datetime) column pair.
+
+    Returns ``worst`` (the entry with the largest scaled error, with its ``column``,
+    ``numeric`` column and ``category``), ``mean`` (mean error), ``n_scored`` and
+    ``missing`` (categories with support that the synthetic data never produces).
+    """
+    entries, missing = [], []
+    for group, g_kind in kinds.items():
+        if g_kind != "categorical":
+            continue
+        real_g, syn_g = _labels(real[group]), _labels(syn[group])
+        for num, n_kind in kinds.items():
+            if n_kind not in _ORDERED:
+                continue
+            found, lost = conditional_mean_errors(real_g, _numbers(real[num], n_kind), syn_g,
+                                                  _numbers(syn[num], n_kind), min_support=config.min_support)
+            entries += [{"column": group, "numeric": num, **e, "category": _public_label(e["category"])}
+                        for e in found]
+            missing += [{"column": group, "numeric": num, "category": _public_label(v)} for v in lost]
+    return {"min_support": config.min_support,
+            "worst": max(entries, key=lambda e: e["error"]) if entries else None,
+            "mean": _mean(e["error"] for e in entries), "n_scored": len(entries), "missing": missing}
+
+
 def _features(frames: list[pd.DataFrame], kinds: Mapping[str, str], target: str
               ) -> tuple[list[np.ndarray], list[bool]]:
     """Numeric feature matrices for ``frames``; categories coded by their order in ``frames[0]``."""
@@ -258,28 +411,44 @@ def _features(frames: list[pd.DataFrame], kinds: Mapping[str, str], target: str
 
 
 def _fit_score(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, classify: bool,
-               categorical: list[bool], config: QualityConfig) -> float:
-    """Fit a booster on (x, y) (a constant model if y has one value), score it on the test rows."""
+               categorical: list[bool], config: QualityConfig) -> dict[str, float | None]:
+    """Fit a booster on (x, y) (a constant model if y has one value), score it on the test rows.
+
+    Classification: ``balanced_accuracy`` and ``auc`` (``macro_ovr_auc``), the
+    booster weighted by balanced class weights. Regression: ``r2`` clipped at 0.
+    """
     if classify:
         model = (HistGradientBoostingClassifier(max_iter=config.tstr_iterations, early_stopping=False,
-                                                categorical_features=categorical, random_state=config.seed)
+                                                categorical_features=categorical, class_weight="balanced",
+                                                random_state=config.seed)
                  if len(set(y)) > 1 else DummyClassifier(strategy="most_frequent"))
-        return float(balanced_accuracy_score(y_test, model.fit(x, y).predict(x_test)))
+        model.fit(x, y)
+        proba = model.predict_proba(x_test)
+        return {"balanced_accuracy": float(balanced_accuracy_score(y_test, model.classes_[proba.argmax(axis=1)])),
+                "auc": macro_ovr_auc(y_test, {c: proba[:, i] for i, c in enumerate(model.classes_)})}
     model = (HistGradientBoostingRegressor(max_iter=config.tstr_iterations, early_stopping=False,
                                            categorical_features=categorical, random_state=config.seed)
              if len(y) > 1 else DummyRegressor())
     if len(y_test) < 2:
-        return 0.0
-    return float(max(0.0, r2_score(y_test, model.fit(x, y).predict(x_test))))
+        return {"r2": 0.0}
+    return {"r2": float(max(0.0, r2_score(y_test, model.fit(x, y).predict(x_test))))}
+
+
+def _ratio(synthetic: float | None, real: float | None) -> float | None:
+    """min(1, synthetic / real); ``None`` when either is undefined or real is 0."""
+    if synthetic is None or real is None or real <= 0:
+        return None
+    return min(1.0, synthetic / real)
 
 
 def tstr(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, kinds: Mapping[str, str],
          target: str, config: QualityConfig) -> dict[str, Any] | None:
     """Train on synthetic vs. train on real, both tested on the real holdout (see module doc).
 
-    Classification (categorical target) is scored by balanced accuracy,
-    regression (numeric target) by R^2 clipped at 0. ``None`` when the holdout
-    or a training set has no row with a target value.
+    Classification (categorical target) is scored by balanced accuracy (the
+    headline ``synthetic``/``real``/``ratio``) and AUC, each also under its own key
+    with its ratio; regression (numeric target) by R^2 clipped at 0. ``None``
+    when the holdout or a training set has no row with a target value.
     """
     frames = []
     for frame in (train, synthetic, holdout):
@@ -295,10 +464,16 @@ def tstr(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, ki
     with threadpool_limits(limits=config.threads, user_api="openmp"):
         for name, x, y in (("real", x_train, ys[0]), ("synthetic", x_syn, ys[1])):
             scores[name] = _fit_score(x, y, x_hold, ys[2], classify, categorical, config)
-    ratio = min(1.0, scores["synthetic"] / scores["real"]) if scores["real"] > 0 else None
-    return {"target": target, "metric": "balanced_accuracy" if classify else "r2",
-            "synthetic": scores["synthetic"], "real": scores["real"], "ratio": ratio,
-            "n_train": len(frames[0]), "n_synthetic": len(frames[1]), "n_holdout": len(frames[2])}
+    metric = "balanced_accuracy" if classify else "r2"
+    out = {"target": target, "metric": metric, "synthetic": scores["synthetic"][metric],
+           "real": scores["real"][metric], "ratio": _ratio(scores["synthetic"][metric], scores["real"][metric]),
+           "n_train": len(frames[0]), "n_synthetic": len(frames[1]), "n_holdout": len(frames[2])}
+    if classify:
+        for name in ("balanced_accuracy", "auc"):
+            out[name] = {"synthetic": scores["synthetic"][name], "real": scores["real"][name],
+                         "ratio": _ratio(scores["synthetic"][name], scores["real"][name])}
+        out["classes"] = len(set(ys[2]))
+    return out
 
 
 def _check(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, column_kinds: Mapping[str, str],
@@ -345,7 +520,8 @@ def run(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, 
         ``validity`` (``None``; the pipeline fills it), ``fidelity``,
         ``reference_fidelity`` (holdout scored against train: what a fresh real
         sample achieves), ``column_shapes``, ``column_methods``,
-        ``skipped_columns``, ``pair_trends``, ``text`` and ``tstr`` (or ``None``).
+        ``skipped_columns``, ``pair_trends``, ``text``, ``rare_categories``,
+        ``conditional_means`` and ``tstr`` (or ``None``).
 
     Raises:
         ValueError: a frame lacks a column, an unknown kind, a bad target or config.
@@ -362,6 +538,8 @@ def run(*, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, 
     result: dict[str, Any] = {"validity": None}
     result.update(fidelity(train, synthetic, kinds, config))
     result["reference_fidelity"] = fidelity(train, holdout, kinds, config)["fidelity"] if len(holdout) else None
+    result["rare_categories"] = rare_categories(train, synthetic, kinds, config)
+    result["conditional_means"] = conditional_means(train, synthetic, kinds, config)
     result["tstr"] = (tstr(synthetic, train, holdout, kinds, target, config)
                       if target is not None and len(holdout) else None)
     return result

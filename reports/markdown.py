@@ -137,6 +137,16 @@ def _sections(record: Mapping[str, Any]) -> list[str]:
         tstr = q.get("tstr")
         utility = (f"; TSTR {tstr['metric']} {fmt(tstr['synthetic'])} vs real {fmt(tstr['real'])} "
                    f"(ratio {fmt(tstr['ratio'])})") if tstr else ""
+        if tstr and tstr.get("auc"):
+            utility += f", AUC {fmt(tstr['auc']['synthetic'])} vs {fmt(tstr['auc']['real'])}"
+        rare = (q.get("rare_categories") or {}).get("worst")
+        if rare:
+            utility += (f"; worst rare category {_cell(rare['column'])}={_cell(rare['category'])} "
+                        f"{fmt(rare['synthetic'])} vs real {fmt(rare['real'])}")
+        cond = (q.get("conditional_means") or {}).get("worst")
+        if cond:
+            utility += (f"; worst conditional mean {_cell(cond['numeric'])} | {_cell(cond['column'])}="
+                        f"{_cell(cond['category'])} off by {fmt(cond['error'])} sd")
         validity = f"validity {fmt(q['validity'])}, " if q.get("validity") is not None else ""
         lines.append(f"**Fidelity:** {validity}fidelity {fmt(q['fidelity'])}{utility}")
     return [f"- {line}" for line in lines]

@@ -103,16 +103,22 @@ def test_quality_audit_output_feeds_the_report(tmp_path):
     from reports.html import render_html
     from reports.summary import fmt
 
+    from reports.markdown import render_markdown
+
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=120), "c": rng.choice(["a", "b"], 120)})
+    frame = pd.DataFrame({"x": rng.normal(size=120), "c": rng.choice(["a", "b", "rare"], 120, p=[0.5, 0.45, 0.05])})
     quality = run(synthetic=frame.sample(60, random_state=1), train=frame.iloc[:80], holdout=frame.iloc[80:],
                   column_kinds={"x": "numeric", "c": "categorical"}, target="c",
-                  config=QualityConfig(tstr_iterations=5))
+                  config=QualityConfig(tstr_iterations=5, min_support=2))
     json.dumps(quality, allow_nan=False)  # the contract forbids NaN
     record = build_report(write_run(tmp_path, {"audit/quality.json": quality}))
     assert record["quality"] == {**quality, "provenance": record["quality"]["provenance"]}
     page = render_html(record)
     assert fmt(quality["fidelity"]) in page and fmt(quality["tstr"]["ratio"]) in page
+    assert quality["rare_categories"]["worst"]["category"] == "rare" and "Rare categories" in page
+    assert fmt(quality["tstr"]["auc"]["ratio"]) in page and "Worst conditional mean" in page
+    summary = render_markdown(record)
+    assert f"AUC {fmt(quality['tstr']['auc']['synthetic'])}" in summary and "c=rare" in summary
 
 
 def test_reports_never_import_auditor():
