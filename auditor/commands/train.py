@@ -22,6 +22,7 @@ def command(ctx, data, out, resume, force, quiet, **values):
     # Deferred on purpose: the API imports torch, transformers and Opacus (seconds), which --help never needs.
     from auditor import api
     from auditor.progress import train_progress
+    from reports.summary import fmt_epsilon
 
     main = api.is_main_process()  # under torchrun only rank 0 shows progress and prints
     with train_progress(quiet or not main) as progress:
@@ -30,7 +31,7 @@ def command(ctx, data, out, resume, force, quiet, **values):
         return 0
     p = outcome.privacy
     if p["dp"]:
-        click.echo(f"trained {out}: epsilon = {p['epsilon']:.3f} (delta = {p['delta']:.3g}, {p['accountant']}), "
+        click.echo(f"trained {out}: epsilon = {fmt_epsilon(p['epsilon'])} (delta = {p['delta']:.3g}, {p['accountant']}), "
                    f"noise multiplier {p['noise_multiplier']:.3f}, C = {p['max_grad_norm']}, {p['steps']} steps "
                    f"in {outcome.seconds:.0f} s")
     else:
