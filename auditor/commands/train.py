@@ -21,6 +21,7 @@ def command(ctx, data, out, resume, force, quiet, **values):
     cfg = build_config(ctx, values, data=data, need_data=True)
     # Deferred on purpose: the API imports torch, transformers and Opacus (seconds), which --help never needs.
     from auditor import api
+    from auditor.dp.ledger import fact
     from auditor.progress import train_progress
     from reports.summary import fmt_epsilon
 
@@ -37,5 +38,5 @@ def command(ctx, data, out, resume, force, quiet, **values):
     else:
         click.echo(f"trained {out} WITHOUT DP (no DP guarantee), {p['steps']} steps in {outcome.seconds:.0f} s")
     if p.get("reproducible_noise"):
-        click.echo("NO DP GUARANTEE: the noise seed is recorded (--reproducible-noise); for debugging and tests only")
+        click.echo(f"NO DP GUARANTEE: {fact('reproducible_noise').sentence}")
     return 0

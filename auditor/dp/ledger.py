@@ -245,20 +245,20 @@ class PrivacyLedger:
         record[NOT_LEARNED] = [f.sentence for f in self.facts if f.entry == NOT_LEARNED]
         return record
 
-    def write(self, path: Path) -> dict[str, Any]:
-        """Write ``privacy.json`` at ``path``; returns what was written."""
+    def write(self, privacy_json: Path) -> dict[str, Any]:
+        """Write the record to ``privacy_json`` (a run's ``model/privacy.json``); returns it."""
         record = self.to_record()
-        write_json(path, record)
+        write_json(privacy_json, record)
         return record
 
 
-def note_after_training(path: Path, fact_id: str, **params: Any) -> bool:
+def note_after_training(privacy_json: Path, fact_id: str, **params: Any) -> bool:
     """Add a fact to a written ``privacy.json`` (a later stage that consulted the training
     data, e.g. the PII replay scrub of generation); True when the file changed."""
     made = fact(fact_id, **params)
-    record = read_json(path)
+    record = read_json(privacy_json)
     if made.sentence in record[made.entry]:
         return False
     record[made.entry].append(made.sentence)
-    write_json(path, record)
+    write_json(privacy_json, record)
     return True
