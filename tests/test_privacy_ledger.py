@@ -148,3 +148,26 @@ def test_each_outside_fact_appears_once_with_its_sentence(tmp_path, demo_small_c
     ]
     assert privacy["epsilon"] == trained.privacy["epsilon"]
     assert privacy["epsilon"] == epsilon_of([tuple(h) for h in privacy["history"]], delta=privacy["delta_accountant"])
+
+
+def test_run_summary_states_epsilon_once(tmp_path):
+    """`auditor run` / `auditor demo` end with epsilon once, in the one format."""
+    from report_runs import dp_run, write_run
+
+    from auditor.pipeline import ReportOutcome, RunOutcome
+    from auditor.rundir import RunDir
+    from reports.build import build_report
+
+    files = dp_run()
+    files["model/privacy.json"]["epsilon"] = 7.993586494443598
+    (tmp_path / "synthetic.csv").write_text("a\n1\n")
+    write_run(tmp_path, files)
+    record = build_report(tmp_path)
+    outcome = RunOutcome(run=RunDir(tmp_path), privacy=files["model/privacy.json"],
+                         generation=files["generation.json"] | {"released": 1931},
+                         report=ReportOutcome(record=record, paths={k: tmp_path / f"report.{k}" for k in
+                                                                    ("html", "md", "json")}),
+                         timings={"train": 1.0})
+    text = outcome.summary()
+    assert text.count("ε") == 1 and "epsilon" not in text
+    assert "ε = 7.994  δ = 1e-05" in text
