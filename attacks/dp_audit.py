@@ -49,6 +49,7 @@ import numpy as np
 
 from attacks.bounds import epsilon_lower_bound, max_attainable_epsilon, one_run_epsilon, one_run_max_attainable
 from attacks.duplicates import group_privacy
+from reports.summary import fmt_epsilon
 
 __all__ = ["DpAuditConfig", "epsilon_lower_bound", "one_run_epsilon", "run"]
 
@@ -316,15 +317,15 @@ def _verdict(claimed: float | None, best: dict | None, significance: float) -> t
     if claimed is None:
         return False, (
             f"no DP claim for this run; the largest empirical lower bound is "
-            f"epsilon >= {value:.4g} ({name})"
+            f"epsilon >= {fmt_epsilon(value)} ({name})"
         )
     if value > claimed:
         return True, (
-            f"DP IMPLEMENTATION FAILURE: the empirical lower bound epsilon >= {value:.4g} "
+            f"DP IMPLEMENTATION FAILURE: the empirical lower bound epsilon >= {fmt_epsilon(value)} "
             f"({name}, holds with probability {1 - significance:g}) exceeds the claimed "
-            f"epsilon = {claimed:.4g}. The training does not give the privacy it reports."
+            f"epsilon = {fmt_epsilon(claimed)}. The training does not give the privacy it reports."
         )
-    return False, f"consistent: the largest lower bound {value:.4g} ({name}) <= claimed epsilon {claimed:.4g}"
+    return False, f"consistent: the largest lower bound {fmt_epsilon(value)} ({name}) <= claimed epsilon {fmt_epsilon(claimed)}"
 
 
 def power_note(claimed: float | None, max_attainable: float | None, *, needed: int | None = None,
@@ -337,8 +338,8 @@ def power_note(claimed: float | None, max_attainable: float | None, *, needed: i
     if claimed is None or max_attainable is None or max_attainable >= claimed:
         return None
     note = (
-        f"this audit cannot detect a violation above {max_attainable:.3g}: even a perfect attacker "
-        f"could not make it report more at its sizes, so it cannot test the claimed epsilon = {claimed:.4g}"
+        f"this audit cannot detect a violation above {fmt_epsilon(max_attainable)}: even a perfect attacker "
+        f"could not make it report more at its sizes, so it cannot test the claimed epsilon = {fmt_epsilon(claimed)}"
     )
     if searched and needed is not None:
         note += f" (about {needed} audit canaries would)"
@@ -412,7 +413,7 @@ def run(
     if note is not None:
         message = f"{message}; {note}"
     if heuristic:
-        message += (f" (heuristic MIA bound epsilon >= {heuristic[0]['epsilon_lower_bound']:.4g}, "
+        message += (f" (heuristic MIA bound epsilon >= {fmt_epsilon(heuristic[0]['epsilon_lower_bound'])}, "
                     f"not counted)")
     return {
         "claimed_epsilon": claimed,

@@ -159,7 +159,7 @@ def _reference_scorer(run: RunDir, codec, ref_records: Sequence, config: AuditCo
                       seed=config.seed + 17, device=device)
     seqs = [codec.encode(r) for r in ref_records]
     result = fit(seqs, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id, config=cfg,
-                 delta=0.0, max_length=codec.max_length)
+                 max_length=codec.max_length)
     return ModelScorer(result.model, codec)
 
 
@@ -299,7 +299,8 @@ def audit_files(*, synthetic: str | Path, train: str | Path, holdout: str | Path
                           "config": run_cfg, "config_hash": config_hash(run_cfg),
                           "seeds": {"audit": cfg.seed}, "versions": versions(),
                           "data_hash": data_io.data_hash(tr.frame), "synthetic_hash": data_io.data_hash(syn.frame),
-                          "input_digests": digests, "outside_guarantee": outside, "model_free": True})
+                          "input_digests": digests, "outside_guarantee": [f.sentence for f in outside],
+                          "model_free": True})
         empty = pd.DataFrame(columns=tr.frame.columns)
         return run_data_audits(synthetic=syn.frame, train=tr.frame, holdout=ho.frame if ho else empty,
                                schema=schema_obj, config=cfg, salt=salt, out=run, validity=None, digests=digests,

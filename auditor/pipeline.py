@@ -31,7 +31,8 @@ from auditor.codec import RowCodec, value_magnitude
 from auditor.config import (MAY_DIFFER_ON_RESUME, RUN_JSON_SECTIONS, DataConfig, RunConfig, SampleConfig, TrainConfig,
                             rows_to_generate)
 from auditor.dp.accounting import default_delta, select_domains
-from auditor.dp.secret import REPRODUCIBLE_NOTE, SecretSource
+from auditor.dp.ledger import CANARY_ROWS_FIELD_ONLY, SHIPPED_TOKENIZER, Fact, PrivacyLedger, fact, note_after_training
+from auditor.dp.secret import SecretSource
 from auditor.errors import UserError
 from auditor.generate import generate_records
 from auditor.model import (LoraSettings, describe_pretrained, is_preset, load_pretrained_tokenizer, merge_for_saving,
@@ -91,8 +92,8 @@ def load_dataset(data: str | Path | pd.DataFrame | list) -> data_io.Dataset:
     return data_io.load_records(data)
 
 
-def resolve_schema(dataset: data_io.Dataset, schema_path: str | None) -> tuple[Schema, list[str]]:
-    """The schema and the facts that lie outside the DP guarantee."""
+def resolve_schema(dataset: data_io.Dataset, schema_path: str | None) -> tuple[Schema, list[Fact]]:
+    """The schema and the facts of it that lie outside the DP guarantee (inferred columns)."""
     if schema_path:
         try:
             schema = Schema.load(schema_path)
@@ -114,7 +115,8 @@ def resolve_schema(dataset: data_io.Dataset, schema_path: str | None) -> tuple[S
         schema_inference.require_valid(dataset.frame[schema.names], schema, name=dataset.name)
         return schema, []
     schema = schema_inference.infer_schema(dataset.frame)
-    return schema, schema_inference.schema_facts_outside_guarantee(schema)
+    return schema, [fact("schema_inferred", column=name, facts=facts)
+                    for name, facts in schema_inference.inferred_schema_facts(schema).items()]
 
 
 def records_of(frame: pd.DataFrame, schema: Schema) -> list:
@@ -123,19 +125,21 @@ def records_of(frame: pd.DataFrame, schema: Schema) -> list:
     return frame[schema.names].to_dict(orient="records")
 
 
-def _fill_domains(schema: Schema, train_frame: pd.DataFrame, cfg: DataConfig, delta: float,
-                  rng: np.random.Generator) -> tuple[list, dict | None, list[str], float]:
-    """Select undeclared categorical domains and numeric magnitudes.
+def _fill_domains(schema: Schema, train_frame: pd.DataFrame, cfg: DataConfig, ledger: PrivacyLedger | None,
+                  rng: np.random.Generator) -> None:
+    """Select undeclared categorical domains and numeric magnitudes, charged to ``ledger``.
 
-    Returns (prior history, record, outside, delta_for_accountant). Both kinds of
-    domain are one mechanism (noisy thresholded counts, one count per record and
-    column), so they cost one Gaussian release whatever the number of columns.
+    Both kinds of domain are one mechanism (noisy thresholded counts, one count per
+    record and column), so they cost one Gaussian release whatever the number of
+    columns, plus the delta share of the release threshold. ``--domains data`` takes
+    them from the data, outside the guarantee. ``ledger`` None: nothing is accounted
+    (a run without DP, a public stand-in), and the domains must come from the data.
     """
     cats = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
     nums = [c for c in schema.columns if c.kind == "numeric" and c.magnitudes is None]
     todo = cats + nums
     if not todo:
-        return [], None, [], delta
+        return
 
     def values(c: Column) -> list[str]:
         if c.kind == "categorical":
@@ -149,11 +153,14 @@ def _fill_domains(schema: Schema, train_frame: pd.DataFrame, cfg: DataConfig, de
             c.magnitudes = sorted(set(values(c)), key=parse_magnitude) or None
         for c in todo:
             c.source = "inferred"
-        return [], None, [f"domains (categories, numeric magnitudes) of {', '.join(c.name for c in todo)} taken "
-                          "from the data (opt-in --domains data)"], delta
+        if ledger is not None:
+            ledger.note("domains_from_data", columns=", ".join(c.name for c in todo))
+        return
     if cfg.domains != "dp":
         raise UserError(f"--domains must be dp or data, not {cfg.domains!r}")
-    delta_sel = delta * cfg.domain_delta_share
+    if ledger is None:
+        raise ValueError("DP domain selection needs a privacy ledger to charge")
+    delta_sel = ledger.reserve_delta("domain_selection", share=cfg.domain_delta_share)
     domains, record = select_domains({c.name: values(c) for c in todo},
                                      noise_multiplier=cfg.domain_noise, delta_selection=delta_sel, rng=rng)
     for c in cats:
@@ -164,7 +171,7 @@ def _fill_domains(schema: Schema, train_frame: pd.DataFrame, cfg: DataConfig, de
     for c in todo:
         c.source = "dp"
     record["values_kept"] = {k: len(v) for k, v in domains.items()}
-    return [(cfg.domain_noise, 1.0, 1)], record, [], delta - delta_sel
+    ledger.charge("domain_selection", noise_multiplier=cfg.domain_noise, sample_rate=1.0, steps=1, details=record)
 
 
 # ---------------------------------------------------------------------------- train
@@ -181,8 +188,8 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
           outside: Sequence[str] = ()) -> TrainOutcome:
     """Train a synthesizer on ``data`` (a path, a DataFrame or a list of texts) into run dir ``out``.
 
-    ``outside``: what the caller knows lies outside the guarantee (a sweep's choice among
-    its points), added to ``privacy.json``'s ``outside_guarantee``.
+    ``outside``: ids of the facts (``auditor.dp.ledger.FACTS``) the caller knows lie outside
+    the guarantee (a sweep's choice among its points: ``sweep_selection``).
     """
     cfg = config or RunConfig()
     run = RunDir(Path(out))
@@ -206,7 +213,6 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     if isinstance(data, (str, Path)):
         cfg.data.path = str(Path(data).resolve())
     schema, schema_outside = resolve_schema(dataset, cfg.data.schema)
-    outside = schema_outside + list(outside)
     frame = dataset.frame
     if len(frame) < 2:
         raise UserError(f"{dataset.name}: {len(frame)} record(s); DP training needs many more")
@@ -220,13 +226,13 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     train_frame = frame.iloc[train_idx].reset_index(drop=True)
     n_canary_rows_max = (sum(cfg.canaries.repetitions) * cfg.canaries.per_repetition + cfg.canaries.audit_canaries
                          if cfg.canaries.enabled else 0)
-    delta_total = cfg.train.delta or default_delta(len(train_frame) + n_canary_rows_max)
-    prior, selection, outside_dom, delta_acc = ([], None, [], delta_total)
+    ledger = PrivacyLedger.for_training(
+        cfg.train, delta=cfg.train.delta or default_delta(len(train_frame) + n_canary_rows_max))
+    ledger.add(*schema_outside, *(fact(fact_id) for fact_id in outside))
     if cfg.train.dp:
-        prior, selection, outside_dom, delta_acc = _fill_domains(schema, train_frame, cfg.data, delta_total, domain_rng)
+        _fill_domains(schema, train_frame, cfg.data, ledger, domain_rng)
     else:
-        _fill_domains(schema, train_frame, DataConfig(domains="data"), delta_total, domain_rng)
-    outside += outside_dom
+        _fill_domains(schema, train_frame, DataConfig(domains="data"), None, domain_rng)
     if not schema.learned:
         raise UserError("every column is declared fake: nothing to learn")
     pretrained = None if is_preset(cfg.train.model) else cfg.train.model
@@ -275,49 +281,33 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
             if not isinstance(data, (str, Path)):
                 _save_private_frame(run, frame)
         result = fit(sequences, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id,
-                     config=cfg.train, delta=delta_acc, prior_history=prior, secret=secret,
-                     max_length=codec.max_length, checkpoint=run.checkpoint, secret_state=run.secret_state,
-                     resume=resume, progress=progress, model=model, only_fields=only_fields)
-        privacy = result.privacy
+                     config=cfg.train, ledger=ledger, secret=secret, max_length=codec.max_length,
+                     checkpoint=run.checkpoint, secret_state=run.secret_state, resume=resume, progress=progress,
+                     model=model, only_fields=only_fields)
         if cfg.train.dp:
-            privacy["delta"] = delta_total
-            privacy["delta_accountant"] = delta_acc
-            privacy["delta_split"] = {"accountant": delta_acc, "domain_selection": delta_total - delta_acc}
-            privacy["guarantee"] = (f"(epsilon, delta) = ({privacy['epsilon']:.6g}, {delta_total:.3g}) for the whole "
-                                    f"training: epsilon is the accountant's at delta_accountant = {delta_acc:.3g}, "
-                                    f"and delta adds the domain selection's threshold share {delta_total - delta_acc:.3g}")
-            if selection:
-                privacy["domain_selection"] = selection
-        privacy["n_records"] = len(sequences)
-        privacy["n_canary_rows"] = manifest.n_planted_rows if manifest else 0
-        if only_fields is not None:
-            privacy["canary_rows"] = "learned on their secret's field only (their other fields are filler)"
-        privacy["outside_guarantee"] = outside + public_counts(len(sequences), dp=cfg.train.dp) + (
-            ["no DP guarantee: trained without DP (--no-dp)"] if not cfg.train.dp else []) + (
-            [REPRODUCIBLE_NOTE] if secret.reproducible else [])
-        privacy["reproducible_noise"] = secret.reproducible
-        if pretrained is None:
-            privacy["tokenizer"] = "shipped byte-level BPE fitted on public text (data-independent)"
+            ledger.note("record_count_public", n=len(sequences))  # DP-SGD treats the record count as public
         else:
-            privacy["tokenizer"] = f"the pretrained model's own tokenizer ({pretrained}; public, data-independent)"
-            privacy["pretrained"] = describe_pretrained(pretrained, result.model)
-        privacy["not_learned"] = [f"{c.name}: fresh fakes ({c.fake}), drawn independently of the data"
-                                  for c in schema.columns if c.fake]
+            ledger.note("no_dp")
+        if secret.reproducible:
+            ledger.note("reproducible_noise")
+        ledger.add(*(fact("fake_column", column=c.name, fake=c.fake) for c in schema.columns if c.fake))
+        ledger.record_inputs(n_canary_rows=manifest.n_planted_rows if manifest else 0)
+        if only_fields is not None:
+            ledger.record_inputs(canary_rows=CANARY_ROWS_FIELD_ONLY)
+        ledger.record_inputs(reproducible_noise=secret.reproducible)
+        if pretrained is None:
+            ledger.record_inputs(tokenizer=SHIPPED_TOKENIZER)
+        else:
+            ledger.record_inputs(tokenizer=f"the pretrained model's own tokenizer ({pretrained}; public, data-independent)",
+                                 pretrained=describe_pretrained(pretrained, result.model))
         if main:
             merge_for_saving(result.model).save_pretrained(run.model, safe_serialization=True)
             write_json(run.codec, codec.to_dict())
-            write_json(run.privacy, privacy)
+            privacy = ledger.write(run.privacy)
             _finish_private_traces(run, cfg.train, result.history)
+        else:
+            privacy = ledger.to_record()
     return TrainOutcome(run=run, privacy=privacy, seconds=result.seconds)
-
-
-def public_counts(n: int, *, dp: bool) -> list[str]:
-    """What ``privacy.json`` must say about the record count: DP-SGD treats it as public."""
-    if not dp:
-        return []
-    return [f"the number of training records (n = {n}, planted canary rows included) is treated as public: it "
-            "sets the sampling rate, the number of steps, the learning-rate schedule, the default delta and "
-            "the default number of generated rows, and is written in this file"]
 
 
 def _finish_private_traces(run: RunDir, cfg: TrainConfig, losses: list[dict]) -> None:
@@ -463,11 +453,7 @@ def generate(out: str | Path, *, num_records: int | None = None, config: SampleC
                                      train_frame if not text else train_frame["text"].tolist(), mode="drop")
         frame = scrubbed if isinstance(scrubbed, pd.DataFrame) else pd.DataFrame({"text": list(scrubbed)})
         stats["scrubbed_pii_rows"] = n
-        privacy = read_json(run.privacy)
-        note = "PII replay scrub of the synthetic data consulted the training data"
-        if note not in privacy["outside_guarantee"]:
-            privacy["outside_guarantee"].append(note)
-            write_json(run.privacy, privacy)
+        note_after_training(run.privacy, "pii_replay_scrub")
     stats["released"] = len(frame)
     if not text:
         formulas = stats["formula_like_cells"] = data_io.formula_like_cells(frame)
@@ -559,12 +545,10 @@ class RunOutcome:
         """What a user reads at the end of `auditor run` / `auditor demo`."""
         from reports.summary import headline
 
-        p, r = self.privacy, self.run.root
-        dp = (f"DP: epsilon = {p['epsilon']:.2f}, delta = {p['delta']:.1e}" if p["dp"]
-              else "NO DP GUARANTEE (trained with --no-dp)")
-        lines = [
+        r = self.run.root
+        lines = [  # epsilon is stated once, in the headline below
             f"run directory   {r}",
-            f"  model         {self.run.model}  ({dp})",
+            f"  model         {self.run.model}",
             f"  synthetic     {self.run.existing_synthetic()}  ({self.generation['released']} rows, "
             f"validity {self.generation['validity']:.1%})",
             f"  audits        {self.run.audit}/",

@@ -10,6 +10,8 @@ import logging
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from reports.summary import fmt_epsilon
+
 
 def silence_library_bars() -> None:
     """``-q``: no progress bars of transformers either ("Writing model shards", "Loading weights")."""
@@ -43,7 +45,7 @@ def train_progress(quiet: bool) -> Iterator[Callable[[int, int, float, float | N
             state["eps"] = eps
         post = {"loss": f"{loss:.3f}"}
         if state["eps"] is not None:
-            post["eps"] = f"{state['eps']:.2f}"
+            post["eps"] = fmt_epsilon(state["eps"])
         bar.set_postfix(post, refresh=False)
         bar.n = step
         bar.refresh()

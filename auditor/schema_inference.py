@@ -2,7 +2,7 @@
 
 Schema inference (:func:`infer_schema`) learns facts from the private data outside
 DP-SGD, so every inferred fact is marked ``source="inferred"`` and listed by
-:func:`schema_facts_outside_guarantee` for ``privacy.json`` (DESIGN.md, rule 2).
+:func:`inferred_schema_facts` for ``privacy.json`` (DESIGN.md, rule 2).
 It never stores data values: categorical domains are left ``None`` so that they
 are declared by the user or selected with DP later.
 """
@@ -207,15 +207,15 @@ def pattern_regex(pattern: str) -> re.Pattern:
     return re.compile("".join(parts))
 
 
-def schema_facts_outside_guarantee(schema: Schema) -> list[str]:
-    """One line per inferred column naming what was learned outside DP-SGD.
+def inferred_schema_facts(schema: Schema) -> dict[str, str]:
+    """Column name -> what was inferred of it outside DP-SGD, for each inferred column.
 
-    The lines go to ``privacy.json``'s ``outside_guarantee``. They name the column
-    and its inferred facts (kind, and integer / sig_digits / format / pattern /
-    nullable), which are shapes, never data values. Declared and DP-selected
-    columns add nothing.
+    ``privacy.json``'s ``outside_guarantee`` says it in the ledger's sentence (fact
+    ``schema_inferred`` of ``auditor.dp.ledger``). The facts are the column's kind, and
+    integer / sig_digits / format / pattern / max_tokens / domain size / nullable: shapes,
+    never data values. Declared and DP-selected columns add nothing.
     """
-    lines = []
+    out = {}
     for c in schema.columns:
         if c.source != "inferred":
             continue
@@ -231,8 +231,8 @@ def schema_facts_outside_guarantee(schema: Schema) -> list[str]:
         elif c.kind == "categorical" and c.categories is not None:
             facts.append(f"domain of {len(c.categories)} values")
         facts.append(f"nullable={str(c.nullable).lower()}")
-        lines.append(f"schema of column {c.name!r} inferred from the private data without DP ({', '.join(facts)})")
-    return lines
+        out[c.name] = ", ".join(facts)
+    return out
 
 
 # --------------------------------------------------------------------------- schema validation

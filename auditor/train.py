@@ -4,8 +4,10 @@ One record = one training example (privacy rule 1): each step draws a Poisson
 sample of records with rate ``q = batch_size / n``, splits it into physical
 chunks that fit in memory, clips every example's gradient to ``max_grad_norm``
 (Opacus per-sample gradients), adds Gaussian noise of std ``sigma * max_grad_norm``
-once per logical step and divides by the expected batch size. The accountant
-history ``(sigma, q, steps)`` (plus any DP domain selection) gives epsilon.
+once per logical step and divides by the expected batch size. ``fit`` is the loop;
+the step engine (sampling, clipping, noise, optimizer: ``auditor.dp.engine``) is built
+for the config, and DP-SGD ``(sigma, q, steps)`` is charged to the run's privacy ledger
+(``auditor.dp.ledger``), which composes it with any DP domain selection into epsilon.
 
 The loss is the grammar-constrained log-likelihood: logits outside
 ``codec.grammar.allowed[state]`` are masked before the softmax, the same
@@ -36,51 +38,28 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from opacus import GradSampleModule
 
 from auditor.config import TrainConfig
-from auditor.dp import _faults
-from auditor.dp.accounting import epsilon_of, noise_for_epsilon
-from auditor.dp.bookkeeping import BookKeepingClipper
+from auditor.dp.accounting import default_delta
+from auditor.dp.engine import build_engine
 from auditor.dp.gradient_canaries import GradientCanaries
-from auditor.dp.optimizer import BookKeepingDistributedDPOptimizer, BookKeepingDPOptimizer, SecretNoiseDPOptimizer
-from auditor.dp.secret import SecretSource, SecretStreams
+from auditor.dp.ledger import PrivacyLedger
+from auditor.dp.secret import SecretSource
 from auditor.errors import UserError
 from auditor.model import build_model, parameter_count
 
 log = logging.getLogger(__name__)
 
 
-GPU_HOOKS_ABOVE_PARAMS = 200_000_000
-
-
-def choose_clipping(requested: str, device: torch.device, *, n_params: int, world: int = 1) -> tuple[str, str]:
-    """The per-sample clipping engine and why, from measurements. Accounting never depends on it.
-
-    Measured (``benchmarks/train_overhead.py``, time of a non-DP step = 1):
-      - CPU, small preset, 109-token rows: book-keeping 1.06x, Opacus hooks 1.43x;
-      - H200, bf16, batch 32 x 256: 117.5M parameters: book-keeping 2.67x, hooks 2.76x;
-        314M: book-keeping 2.96x, hooks 2.42x.
-    So ``auto`` takes book-keeping (Bu et al. 2023: norms and the clipped sum from one
-    backward pass) except for models above 200M parameters on a GPU, where Opacus'
-    hooks were faster; several processes always use book-keeping (its distributed
-    optimizer).
-    """
-    if requested != "auto":
-        if world > 1 and requested != "bookkeeping":
-            raise ValueError("multi-process training needs --clipping auto or bookkeeping")
-        return ("opacus-hooks" if requested == "opacus" else "bookkeeping"), f"requested with --clipping {requested}"
-    if device.type == "cuda" and n_params > GPU_HOOKS_ABOVE_PARAMS and world == 1:
-        return "opacus-hooks", (f"auto: {n_params / 1e6:.0f}M parameters on a GPU; Opacus hooks measured faster "
-                                "than book-keeping above 200M (2.42x vs 2.96x of non-DP at 314M)")
-    return "bookkeeping", (f"auto on {device.type}: book-keeping measured faster than Opacus hooks "
-                           "(CPU 1.06x vs 1.43x; GPU at 117M 2.67x vs 2.76x of non-DP)")
 
 
 @dataclass
 class TrainResult:
+    """The trained model, the ledger DP-SGD was charged to, the engine's description and the losses."""
+
     model: torch.nn.Module
-    privacy: dict
+    ledger: PrivacyLedger
+    engine: dict
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -212,16 +191,6 @@ def example_losses(model, ids, mask, states, allowed, weights=None) -> torch.Ten
     return (nll * weights).sum(1)
 
 
-def _all_reduce_grads(model: torch.nn.Module) -> None:
-    """Sum non-DP gradients over processes (each process's loss is already / batch_size)."""
-    import torch.distributed as dist
-
-    for p in model.parameters():
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-
-
 def _lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to 10% of the peak."""
     warm = max(1, int(cfg.warmup * steps))
@@ -238,8 +207,7 @@ def fit(
     vocab_size: int,
     pad_id: int,
     config: TrainConfig,
-    delta: float,
-    prior_history: Sequence[tuple[float, float, int]] = (),
+    ledger: PrivacyLedger | None = None,
     secret: SecretSource | None = None,
     max_length: int | None = None,
     checkpoint: Path | None = None,
@@ -257,9 +225,9 @@ def fit(
         grammar: the codec's grammar (constrains the loss).
         vocab_size, pad_id: from the codec.
         config: the settings.
-        delta: the delta that epsilon is reported at (already split for selection).
-        prior_history: mechanisms that ran before training on the same records
-            (DP domain selection), composed into epsilon.
+        ledger: the run's privacy ledger: what ran before on the same records (DP domain
+            selection) and the delta epsilon holds at; DP-SGD is calibrated against it and
+            charged to it. None: an empty ledger at ``config.delta`` (default min(1e-5, 0.1/n)).
         secret: the source of the sampling and the noise (never written but to
             ``secret_state``); fresh OS entropy when None.
         max_length: the codec's public maximum sequence length, the positions of a
@@ -280,14 +248,9 @@ def fit(
     rank, world = distributed_context()
     config.seed = broadcast_seed(config.seed)
     device = resolve_device(config.device)
-    q = config.batch_size / n
     steps = config.steps(n)
-    sigma = None
-    if config.dp:
-        sigma = config.noise_multiplier or noise_for_epsilon(
-            target_epsilon=config.epsilon, delta=delta, sample_rate=q, steps=steps,
-            prior=prior_history, accountant=config.accountant,
-        )
+    if ledger is None:
+        ledger = PrivacyLedger.for_training(config, delta=config.delta or default_delta(n))
     if model is None:
         if max_length is None:
             raise ValueError("fit: a fresh model needs max_length (the codec's public maximum length)")
@@ -299,7 +262,7 @@ def fit(
         for p in model.parameters():
             dist.broadcast(p.data, src=0)
     log.info("model %s: %.2fM parameters, %d records, %d steps, q=%.4f", config.model,
-             parameter_count(model) / 1e6, n, steps, q)
+             parameter_count(model) / 1e6, n, steps, config.batch_size / n)
 
     # bf16 autocast on GPUs that support it; the clipping engines compute norms in fp32.
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -308,36 +271,9 @@ def fit(
                              only_field=None if only_fields is None else only_fields[i])
                for i, st in enumerate(states)]
     allowed = grammar.allowed.to(device)
-    streams = SecretStreams(secret or SecretSource.fresh(), device)
-    base_opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    clipping, clipping_reason, clipper = None, None, None
-    probe = gradient_canaries if config.dp else None
-    if probe is not None:
-        probe.attach([p for p in model.parameters() if p.requires_grad], max_grad_norm=config.max_grad_norm,
-                     expected_batch_size=config.batch_size)
-    if config.dp:
-        clipping, clipping_reason = choose_clipping(config.clipping, device, n_params=parameter_count(model),
-                                                    world=world)
-        log.info("clipping: %s (%s)", clipping, clipping_reason)
-        if clipping == "bookkeeping":
-            clipper = BookKeepingClipper(model, max_grad_norm=config.max_grad_norm, loss_reduction="mean")
-            net = model
-            # Each process holds 1/world of the Poisson sample: noise is added once (rank 0)
-            # and the per-process sums are all-reduced, so the mechanism and epsilon are unchanged.
-            cls = BookKeepingDistributedDPOptimizer if world > 1 else BookKeepingDPOptimizer
-            opt = cls(base_opt, clipper=clipper, noise_multiplier=sigma,
-                      expected_batch_size=config.batch_size / world, streams=streams)
-        else:
-            net = GradSampleModule(model, loss_reduction="mean")
-            opt = SecretNoiseDPOptimizer(base_opt, streams=streams, noise_multiplier=sigma,
-                                         max_grad_norm=config.max_grad_norm, expected_batch_size=config.batch_size,
-                                         loss_reduction="mean")
-    else:
-        net, opt = model, base_opt
-    prior = [tuple(h) for h in prior_history]
-
-    def history_at(done: int) -> list[tuple[float, float, int]]:
-        return prior + ([(sigma, q, done)] if config.dp and done else [])
+    engine = build_engine(config, model, n_records=n, device=device, ledger=ledger, secret=secret,
+                          gradient_canaries=gradient_canaries, rank=rank, world=world)
+    opt = engine.optimizer
 
     start = 0
     # The secret state of the last two checkpoints: written before the checkpoint, so that
@@ -351,10 +287,10 @@ def fit(
                             "start afresh")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        streams.load_state(saved_streams[str(state["step"])])
+        engine.streams.load_state(saved_streams[str(state["step"])])
         kept_streams = {str(state["step"]): saved_streams[str(state["step"])]}
         start = state["step"]
-        if [tuple(h) for h in state["history"]] != history_at(start):
+        if [tuple(h) for h in state["history"]] != engine.history(start):
             raise ValueError("checkpoint was written with other privacy settings; start afresh or use the same flags")
         log.info("resumed at step %d of %d", start, steps)
 
@@ -363,80 +299,38 @@ def fit(
     for step in range(start, steps):
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, steps, config)
-        candidates = n + (probe.inserted if probe is not None else 0)
-        picked = streams.poisson(candidates, q * _faults.sampling_factor()).tolist()
-        if probe is not None:
-            picked = probe.take(picked, n_records=n, rank=rank, world=world)
-        if world > 1:  # every process draws the same logical batch and keeps its shard
-            picked = [i for i in picked if i % world == rank]
+        picked = engine.sample()
         chunks = [picked[i : i + config.physical_batch_size] for i in range(0, len(picked), config.physical_batch_size)]
         step_loss, seen = torch.zeros((), device=device), 0
-        if not picked and config.dp:
-            # An empty Poisson sample is still a DP step: noise alone.
-            if clipper is None:
-                for p in model.parameters():
-                    p.grad_sample = torch.zeros((0, *p.shape), device=device)
-            if probe is not None:
-                probe.inject(clipper)
-            opt.step()
-            if probe is not None:
-                probe.observe()
-            opt.zero_grad(set_to_none=True)
         for j, chunk in enumerate(chunks):
             ids, mask = pad_batch([sequences[i] for i in chunk], pad_id)
             st = pad_rows([states[i] for i in chunk], fill=0, dtype=torch.long)
             w = pad_rows([weights[i] for i in chunk], fill=0.0, dtype=torch.float32)
             ids, mask, st, w = ids.to(device), mask.to(device), st.to(device), w.to(device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-                per_example = example_losses(net, ids, mask, st, allowed, w)
-            if config.dp:
-                per_example.mean().backward()
-                last = j == len(chunks) - 1
-                if probe is not None and last:
-                    probe.inject(clipper)
-                opt.signal_skip_step(do_skip=not last)
-                opt.step()
-                if probe is not None and last:
-                    probe.observe()
-                opt.zero_grad(set_to_none=True)
-            else:
-                (per_example.sum() / config.batch_size).backward()
+                per_example = example_losses(engine.net, ids, mask, st, allowed, w)
+            engine.backward(per_example, last=j == len(chunks) - 1)
             step_loss += per_example.detach().sum()
             seen += len(chunk)
-        if not config.dp:
-            if world > 1:
-                _all_reduce_grads(model)
-            if picked or world > 1:
-                opt.step()
-                opt.zero_grad(set_to_none=True)
+        engine.finish_step(picked)
         # The loss is read back (a host sync) only at logging steps, not every step.
         if step % log_every == 0 or step == steps - 1:
             mean_loss = float(step_loss) / max(1, seen)
             losses.append({"step": step, "loss": mean_loss})
             if progress is not None and rank == 0:
-                eps_now = (epsilon_of(history_at(step + 1), delta=delta, accountant=config.accountant)
-                           if config.dp else None)
-                progress(step + 1, steps, mean_loss, eps_now)
+                progress(step + 1, steps, mean_loss, engine.epsilon(step + 1))
         if rank == 0 and checkpoint is not None and ((step + 1) % config.checkpoint_every == 0 or step == steps - 1):
-            kept_streams = {**dict(list(kept_streams.items())[-1:]), str(step + 1): streams.state()}
-            _save_private(secret_state, {"source": streams.source.to_state(), "streams": kept_streams})
+            kept_streams = {**dict(list(kept_streams.items())[-1:]), str(step + 1): engine.streams.state()}
+            _save_private(secret_state, {"source": engine.streams.source.to_state(), "streams": kept_streams})
             _save_private(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
-                                       "history": [list(h) for h in history_at(step + 1)]})
+                                       "history": [list(h) for h in engine.history(step + 1)]})
 
-    if clipper is not None:
-        clipper.remove()
-    privacy = privacy_record(config=config, history=history_at(steps), delta=delta, sigma=sigma, sample_rate=q,
-                             steps=steps, n_records=n)
-    privacy["world_size"] = world
-    if config.dp:
-        privacy["clipping"] = clipping
-        privacy["clipping_reason"] = clipping_reason
-        if clipper is not None:
-            methods = clipper.methods()
-            privacy["clipping_layers"] = {m: sum(1 for v in methods.values() if v == m)
-                                          for m in sorted(set(methods.values()))}
+    engine.close()
+    described = engine.describe()
+    ledger.record_training(config=config, noise_multiplier=engine.noise_multiplier, sample_rate=engine.sample_rate,
+                           steps=steps, n_records=n, engine=described)
     model.eval()
-    return TrainResult(model=model, privacy=privacy, history=losses, seconds=time.perf_counter() - t0)
+    return TrainResult(model=model, ledger=ledger, engine=described, history=losses, seconds=time.perf_counter() - t0)
 
 
 def _save_private(path: Path, state: dict) -> None:
@@ -470,28 +364,3 @@ def load_private_state(path: Path, *, map_location=None) -> dict:
 def read_secret_source(path: Path) -> SecretSource:
     """The secret source of an interrupted run, from its private state file."""
     return SecretSource.from_state(load_private_state(path)["source"])
-
-
-def privacy_record(*, config: TrainConfig, history, delta, sigma, sample_rate, steps, n_records) -> dict:
-    """Everything needed to recompute epsilon, as written to ``model/privacy.json``."""
-    base = {
-        "dp": config.dp,
-        "accountant": config.accountant,
-        "max_grad_norm": config.max_grad_norm if config.dp else None,
-        "sample_rate": sample_rate,
-        "steps": steps,
-        "epochs": config.epochs,
-        "batch_size": config.batch_size,
-        "n_records": n_records,
-    }
-    if not config.dp:
-        return base | {"epsilon": None, "epsilon_rdp": None, "delta": None, "noise_multiplier": None,
-                       "history": [], "guarantee": "no DP guarantee"}
-    return base | {
-        "epsilon": epsilon_of(history, delta=delta, accountant=config.accountant),
-        "epsilon_rdp": epsilon_of(history, delta=delta, accountant="rdp"),
-        "delta": delta,
-        "noise_multiplier": sigma,
-        "target_epsilon": config.epsilon,
-        "history": [list(h) for h in history],
-    }

@@ -18,6 +18,7 @@ import time
 from auditor.commands.demo import DEMO_TRAIN
 from auditor.dp.accounting import default_delta, noise_for_epsilon
 from auditor.dp.verify import FAST_RECORDS, FAST_STEPS, Claim, Trial, verify
+from reports.summary import fmt_epsilon
 
 # The demo's table: 2,400 rows, 20% held out, plus 124 scheduled and ~50 coin-flip canary rows.
 DEMO_RECORDS = 1920 + 174  # about: the coin-flip canaries make it vary by a few rows
@@ -40,12 +41,12 @@ def main() -> None:
     result = verify(claim, Trial(model=DEMO_TRAIN["model"], records=min(args.records, DEMO_RECORDS), steps=run_steps,
                                  physical_batch_size=DEMO_TRAIN["physical_batch_size"], lr=DEMO_TRAIN["lr"]))
     total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    print(f"demo claim: epsilon {result['claimed_epsilon']:.3f}, sigma {sigma:.3f}, q {q:.4f}, {steps} steps, "
+    print(f"demo claim: epsilon {fmt_epsilon(result['claimed_epsilon'])}, sigma {sigma:.3f}, q {q:.4f}, {steps} steps, "
           f"delta {delta:.2g}")
     print(f"check: {run_steps} steps on {min(args.records, DEMO_RECORDS)} stand-in records, "
-          f"{result['engine']}: lower bound {result['epsilon_lower_bound']:.3f} "
+          f"{result['engine']}: lower bound {fmt_epsilon(result['epsilon_lower_bound'])} "
           f"(ratio {result['epsilon_lower_bound'] / result['claimed_epsilon']:.3f}), "
-          f"estimate {result['epsilon_estimate']:.3f}, violation {result['violation']}")
+          f"estimate {fmt_epsilon(result['epsilon_estimate'])}, violation {result['violation']}")
     print(f"cost: {total:.1f} s in all ({t_claim:.1f} s finding sigma, {result['seconds']:.1f} s the check); "
           f"{total / 180:.2f} of the 3-minute budget; CPU time {cpu:.1f} s (one thread: the wall time on an "
           f"idle core, whatever the machine's load)")

@@ -95,7 +95,7 @@ def _epsilon_missing(record: Record) -> str:
     if record["privacy"].get("dp") is False:
         return "trained without DP: no guarantee"
     if record["privacy"].get("reproducible_noise"):
-        return "the noise seed is recorded (--reproducible-noise): no DP guarantee"
+        return "trained with --reproducible-noise (privacy.json: reproducible_noise): no guarantee"
     return "epsilon was not computed"
 
 

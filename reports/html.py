@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from reports import plots
-from reports.summary import VERDICT_TEXT, failing, fmt, fmt_pct, headline
+from reports.summary import VERDICT_TEXT, failing, fmt, fmt_epsilon, fmt_pct, headline
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_ROWS = 50  # longer tables (canaries, PII examples) are cut here; report.json has them all
@@ -20,6 +20,7 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt
+    env.filters["eps"] = fmt_epsilon
     env.filters["pct"] = fmt_pct
     return env
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from reports.summary import VERDICT_TEXT, fmt, headline
+from reports.summary import VERDICT_TEXT, fmt, fmt_epsilon, headline
 
 _ICON = {True: "✅", False: "❌", None: ""}
 
@@ -72,8 +72,8 @@ def _sections(record: Mapping[str, Any]) -> list[str]:
         v = record["dp_verify"]
         flag = " — **VIOLATION: the training code does not deliver the claimed ε**" if v["violation"] else ""
         lines.append(f"**DP-SGD implementation (white-box, `auditor verify-dp`):** ε lower bound "
-                     f"{fmt(v['epsilon_lower_bound'])} at {fmt(v['confidence'])} confidence, estimate "
-                     f"{fmt(v['epsilon_estimate'])}, vs claimed {fmt(v['claimed_epsilon'])} "
+                     f"{fmt_epsilon(v['epsilon_lower_bound'])} at {fmt(v['confidence'])} confidence, estimate "
+                     f"{fmt_epsilon(v['epsilon_estimate'])}, vs claimed {fmt_epsilon(v['claimed_epsilon'])} "
                      f"({_cell(v['engine'])} clipping, {fmt(v['processes'])} process(es)){flag}")
     if "canaries" in record:
         cn = record["canaries"]
@@ -94,8 +94,8 @@ def _sections(record: Mapping[str, Any]) -> list[str]:
     if "audit" in record:
         a = record["audit"]
         flag = " — **VIOLATION: the claimed ε is wrong**" if a["violation"] else ""
-        lines.append(f"**Empirical ε lower bound:** {fmt(a['max_lower_bound'])} vs claimed "
-                     f"{fmt(a['claimed_epsilon'])}{flag}")
+        lines.append(f"**Empirical ε lower bound:** {fmt_epsilon(a['max_lower_bound'])} vs claimed "
+                     f"{fmt_epsilon(a['claimed_epsilon'])}{flag}")
         if a.get("power_note"):
             lines.append(f"**Audit power:** {a['power_note']}")
     if "distance" in record:

@@ -34,6 +34,20 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def fmt_epsilon(epsilon: float | None) -> str:
+    """epsilon as every output prints it (CLI, progress bar, summaries, reports, sweeps,
+    ``privacy.json``'s guarantee sentence): 4 significant digits, ``n/a`` for ``None``.
+
+    ``7.993586`` -> ``7.994``; ``8.0`` -> ``8``; ``0.51234`` -> ``0.5123``; ``12.3456`` -> ``12.35``.
+    A run without DP has no epsilon: say so in words rather than print ``n/a``.
+    """
+    if epsilon is None:
+        return "n/a"
+    if not math.isfinite(epsilon):
+        return str(epsilon)
+    return f"{epsilon:.4g}"
+
+
 def fmt_pct(value: float | None) -> str:
     """A share in [0, 1] as a percentage with up to 2 decimals (``0.0123`` -> ``1.23%``)."""
     if value is None:
@@ -64,7 +78,7 @@ def headline(record: Mapping[str, Any]) -> list[Headline]:
     privacy = record.get("privacy")
     if privacy is not None:
         if privacy["dp"]:
-            value, detail = f"ε = {fmt(privacy['epsilon'])}", f"δ = {fmt(privacy['delta'])}"
+            value, detail = f"ε = {fmt_epsilon(privacy['epsilon'])}", f"δ = {fmt(privacy['delta'])}"
             meaning = "proven bound on what the model reveals about any one record (smaller is safer)"
         else:
             value, detail = "none", "trained without DP"

@@ -174,8 +174,8 @@ def test_one_run_max_attainable_by_hand():
     assert bound["max_attainable"] == pytest.approx(math.log(q / (1 - q)), abs=2e-5)
     assert out["max_attainable"] == bound["max_attainable"]
     # 2.30 < 8: no attacker could make this audit speak against the claim.
-    assert out["power_note"].startswith("this audit cannot detect a violation above 2.3")
-    assert "cannot detect a violation above 2.3" in out["message"]
+    assert out["power_note"].startswith("this audit cannot detect a violation above 2.298:")
+    assert "cannot detect a violation above 2.298:" in out["message"]
 
 
 def test_one_run_max_attainable_with_fewer_included_than_guesses():

@@ -17,6 +17,7 @@ import torch
 from attacks import dp_audit, mia
 from attacks.mia import MiaConfig
 from auditor.codec import RowCodec
+from auditor.dp.ledger import PrivacyLedger
 from auditor.dp.secret import SecretSource
 from auditor.schema import Column, Schema
 from auditor.scoring import ModelScorer
@@ -63,7 +64,8 @@ def train_and_attack(codec, *, seed, dp, copies, epochs):
     )
     result = fit(
         [codec.encode(r) for r in rows], grammar=codec.grammar, vocab_size=codec.vocab_size,
-        pad_id=codec.pad_id, config=config, delta=DELTA, max_length=codec.max_length,
+        pad_id=codec.pad_id, config=config, ledger=PrivacyLedger.for_training(config, delta=DELTA),
+        max_length=codec.max_length,
         secret=SecretSource.reproducible_from(seed),
     )
     scorer = ModelScorer(result.model, codec, batch_size=256)
@@ -73,7 +75,7 @@ def train_and_attack(codec, *, seed, dp, copies, epochs):
         canaries_out=[c for c, used in zip(canaries, inclusion) if not used], config=mia_config,
     )
     canary_scores = mia.score_records(scorer=scorer, records=canaries, config=MiaConfig(signals=("loss",)))
-    claimed = result.privacy["epsilon"]
+    claimed = result.ledger.epsilon() if dp else None
     audit_result = dp_audit.run(
         member_scores=scores.members, nonmember_scores=scores.nonmembers,
         canary_scores=canary_scores["loss"], canary_inclusion=inclusion, canary_copies=copies,

@@ -422,7 +422,7 @@ def test_layer_outside_the_loss_gets_zero_sum():
 
 
 def test_clipping_choice_follows_the_measurements():
-    from auditor.train import GPU_HOOKS_ABOVE_PARAMS, choose_clipping
+    from auditor.dp.engine import GPU_HOOKS_ABOVE_PARAMS, choose_clipping
 
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     assert choose_clipping("auto", cpu, n_params=10**9)[0] == "bookkeeping"

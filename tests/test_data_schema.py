@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from auditor.data import load_records
-from auditor.schema_inference import infer_schema, pattern_regex, require_valid, schema_facts_outside_guarantee, text_schema, validate_against_schema, value_shape
+from auditor.schema_inference import infer_schema, pattern_regex, require_valid, inferred_schema_facts, text_schema, validate_against_schema, value_shape
 from auditor.errors import UserError
 from auditor.schema import Column, Schema
 
@@ -107,7 +107,7 @@ def test_inferred_schema_holds_no_values_and_round_trips(tmp_path):
     assert all(c.source == "inferred" for c in Schema.from_dict(schema.to_dict()).columns)
 
 
-def test_outside_guarantee_lines():
+def test_inferred_schema_facts():
     schema = Schema(
         columns=[
             Column("age", "numeric", integer=True, sig_digits=2, source="inferred"),
@@ -116,11 +116,9 @@ def test_outside_guarantee_lines():
             Column("note", "text", source="declared"),
         ]
     )
-    lines = schema_facts_outside_guarantee(schema)
-    assert len(lines) == 2
-    assert "'age'" in lines[0] and "integer=true" in lines[0] and "sig_digits=2" in lines[0]
-    assert "pattern=ddd-dd-dddd" in lines[1] and "nullable=true" in lines[1]
-    assert schema_facts_outside_guarantee(text_schema()) == []
+    assert inferred_schema_facts(schema) == {"age": "kind=numeric, integer=true, sig_digits=2, nullable=false",
+                                             "ssn": "kind=pattern, pattern=ddd-dd-dddd, nullable=true"}
+    assert inferred_schema_facts(text_schema()) == {}
 
 
 def test_text_schema():

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from auditor.codec import RowCodec
+from auditor.dp.ledger import PrivacyLedger
 from auditor.dp.secret import SecretSource
 from auditor.schema import Column, Schema
 from auditor.scoring import ModelScorer
@@ -40,10 +41,11 @@ def _audit(*, dp: bool) -> dict:
     train = TrainConfig(model="tiny", dp=dp, epsilon=8.0 if dp else None, epochs=5, batch_size=32,
                         physical_batch_size=64, lr=1e-2, device="cpu", checkpoint_every=10**9, seed=0)
     result = fit([codec.encode(r) for r in planted], grammar=codec.grammar, vocab_size=codec.vocab_size,
-                 pad_id=codec.pad_id, config=train, delta=1e-5, max_length=codec.max_length,
+                 pad_id=codec.pad_id, config=train, ledger=PrivacyLedger.for_training(train, delta=1e-5),
+                 max_length=codec.max_length,
                  secret=SecretSource.reproducible_from(0))
     if dp:
-        assert result.privacy["epsilon"] == pytest.approx(8.0, abs=0.05)
+        assert result.ledger.epsilon() == pytest.approx(8.0, abs=0.05)
     return run(ExposureInputs(scorer=ModelScorer(result.model, codec), manifest=manifest), CONFIG)
 
 

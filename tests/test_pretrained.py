@@ -20,6 +20,7 @@ from transformers import (
 )
 
 from auditor.codec import RowCodec, load_text_tokenizer
+from auditor.dp.ledger import PrivacyLedger
 from auditor.model import (
     LoraSettings,
     describe_pretrained,
@@ -104,7 +105,7 @@ def _fit(model, codec, sequences):
                          physical_batch_size=8, lr=1e-2, accountant="rdp", seed=0, device="cpu",
                          checkpoint_every=10_000)
     return fit(sequences, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id,
-               config=config, delta=1e-3, model=model)
+               config=config, ledger=PrivacyLedger.for_training(config, delta=1e-3), model=model)
 
 
 def _snapshot(model) -> dict[str, torch.Tensor]:
@@ -182,7 +183,7 @@ def test_dp_full_fine_tuning(llama_dirs, codec, sequences, tmp_path):
     model = pretrained_for_codec(str(llama_dirs[False]), codec, seed=0)
     before = _snapshot(model)
     result = _fit(model, codec, sequences)
-    assert result.privacy["dp"] and result.privacy["clipping"] == "bookkeeping"
+    assert result.ledger.dp and result.engine["clipping"] == "bookkeeping"
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history)
     assert _changed(result.model, before) == set(before)  # every parameter trains (and gets noise)
     info = describe_pretrained(str(llama_dirs[False]), result.model)

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from auditor.data import DEMO_SCHEMA, data_hash, load_records
-from auditor.dp.secret import (NOISE_GENERATORS, REPRODUCIBLE_NOTE, SAMPLING_GENERATORS, STREAMS, SecretSource,
-                               SecretStreams)
+from auditor.dp.ledger import fact
+from auditor.dp.secret import NOISE_GENERATORS, SAMPLING_GENERATORS, STREAMS, SecretSource, SecretStreams
 from auditor.errors import UserError
 from auditor.pipeline import report, train
 from auditor.policies import load_policy
@@ -80,7 +80,8 @@ def test_the_same_seed_gives_different_weights_and_secrets(same_seed_runs):
     assert seeds["seed"] == 3 and set(seeds) == {"seed", "governs"}
     assert "not the DP randomness" in seeds["governs"]
     privacy = json.loads((a / "model" / "privacy.json").read_text())
-    assert privacy["reproducible_noise"] is False and REPRODUCIBLE_NOTE not in privacy["outside_guarantee"]
+    assert privacy["reproducible_noise"] is False
+    assert fact("reproducible_noise").sentence not in privacy["outside_guarantee"]
 
 
 def test_reproducible_noise_runs_are_bit_identical_and_marked(same_seed_runs):
@@ -89,8 +90,9 @@ def test_reproducible_noise_runs_are_bit_identical_and_marked(same_seed_runs):
     assert _secret_digests(r1) == _secret_digests(r2)
     privacy = json.loads((r1 / "model" / "privacy.json").read_text())
     assert privacy["reproducible_noise"] is True
-    assert REPRODUCIBLE_NOTE in privacy["outside_guarantee"]
-    assert "no DP guarantee for the published model" in REPRODUCIBLE_NOTE
+    note = fact("reproducible_noise").sentence
+    assert privacy["outside_guarantee"].count(note) == 1
+    assert "no DP guarantee for the published model" in note
     # every policy's max_epsilon check fails for it, and passes for the same run with secret noise
     for policy in (load_policy("internal"), load_policy("external"),
                    policy_from_mapping({"max_epsilon": 100}, name="loose")):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from auditor.codec import RowCodec
+from auditor.dp.ledger import PrivacyLedger
 from auditor.dp.secret import NOISE_GENERATORS, STREAMS, SecretSource, SecretStreams
 from auditor.schema import Column, Schema
 from auditor.config import TrainConfig
@@ -73,7 +74,8 @@ def test_both_clipping_engines_draw_their_noise_from_the_secret_streams(clipping
 
     def weights(source):
         result = fit(seqs, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id, config=config,
-                     delta=1e-3, max_length=codec.max_length, secret=source)
+                     ledger=PrivacyLedger.for_training(config, delta=1e-3), max_length=codec.max_length,
+                     secret=source)
         return torch.cat([p.detach().flatten() for p in result.model.parameters()])
 
     a, b = weights(SecretSource.reproducible_from(4)), weights(SecretSource.reproducible_from(4))

@@ -19,8 +19,8 @@ import yaml
 
 import chromium
 from auditor.data import DEMO_SCHEMA
+from auditor.dp.ledger import fact
 from auditor.rundir import RunDir
-from auditor.sweep.results import SELECTION_NOTE
 
 POINTS = ["nm0.8", "nm1.5", "nm3", "nodp"]
 CONFIG = {
@@ -151,8 +151,9 @@ def test_points_share_split_canary_layout_and_seed(sweep):
     assert privacy["nodp"]["dp"] is False
     # choosing among the points on the private data is outside the guarantee, and says so
     record = json.loads((out / "sweep.json").read_text())
-    assert record["outside_guarantee"] == [SELECTION_NOTE]
-    assert all(SELECTION_NOTE in privacy[p]["outside_guarantee"] for p in POINTS)
+    selection = fact("sweep_selection").sentence
+    assert record["outside_guarantee"] == [selection]
+    assert all(privacy[p]["outside_guarantee"].count(selection) == 1 for p in POINTS)
     assert "choosing a setting among the points" in (out / "sweep.html").read_text()
 
 

@@ -123,8 +123,8 @@ def test_policy_requires_a_check_that_ran(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--records", "100", "--batch-size", "100"], "--batch-size must be in [1, --records)"),
-    (["--records", "100", "--batch-size", "10", "--epsilon", "4", "--noise-multiplier", "1"], "exactly one of"),
+    (["--records", "100", "--batch-size", "100"], "--batch-size 100 needs more records than the 100 available"),
+    (["--records", "100", "--batch-size", "10", "--epsilon", "4", "--noise-multiplier", "1"], "not both"),
     (["--records", "100", "--batch-size", "10", "--model", "gpt2"], "verify-dp runs size presets"),
     (["--records", "100", "--batch-size", "10", "--noise-multiplier", "1", "--steps", "5", "--run-steps", "6"], "--run-steps must be in [1, 5]"),
     ([], "give a RUN directory"),

@@ -21,7 +21,9 @@ def command(ctx, data, out, resume, force, quiet, **values):
     cfg = build_config(ctx, values, data=data, need_data=True)
     # Deferred on purpose: the API imports torch, transformers and Opacus (seconds), which --help never needs.
     from auditor import api
+    from auditor.dp.ledger import fact
     from auditor.progress import train_progress
+    from reports.summary import fmt_epsilon
 
     main = api.is_main_process()  # under torchrun only rank 0 shows progress and prints
     with train_progress(quiet or not main) as progress:
@@ -30,11 +32,11 @@ def command(ctx, data, out, resume, force, quiet, **values):
         return 0
     p = outcome.privacy
     if p["dp"]:
-        click.echo(f"trained {out}: epsilon = {p['epsilon']:.3f} (delta = {p['delta']:.3g}, {p['accountant']}), "
+        click.echo(f"trained {out}: epsilon = {fmt_epsilon(p['epsilon'])} (delta = {p['delta']:.3g}, {p['accountant']}), "
                    f"noise multiplier {p['noise_multiplier']:.3f}, C = {p['max_grad_norm']}, {p['steps']} steps "
                    f"in {outcome.seconds:.0f} s")
     else:
         click.echo(f"trained {out} WITHOUT DP (no DP guarantee), {p['steps']} steps in {outcome.seconds:.0f} s")
     if p.get("reproducible_noise"):
-        click.echo("NO DP GUARANTEE: the noise seed is recorded (--reproducible-noise); for debugging and tests only")
+        click.echo(f"NO DP GUARANTEE: {fact('reproducible_noise').sentence}")
     return 0

@@ -38,9 +38,6 @@ ENTROPY_BITS = 256
 NOISE_GENERATORS = 4  # 2n with n = 2 (Holohan & Braghin 2021, section 5.1)
 SAMPLING_GENERATORS = 2
 
-REPRODUCIBLE_NOTE = ("the noise seed is recorded (--reproducible-noise): anyone with the run directory can "
-                     "reproduce the noise and the sampling; no DP guarantee for the published model")
-
 # Independent child streams of one source (numpy SeedSequence spawn keys).
 STREAMS = {"sampling": 1, "noise": 2, "domains": 3, "canaries": 4}
 

@@ -31,6 +31,7 @@ from attacks.whitebox import estimate_step
 from auditor.config import DataConfig, TrainConfig
 from auditor.dp.accounting import epsilon_of
 from auditor.errors import UserError
+from reports.summary import fmt_epsilon
 
 SIGMA_FLOOR = 0.25
 """Smallest noise multiplier handed to the accountant (PRV fails near 0): beyond it the
@@ -87,24 +88,21 @@ claimed steps), so that the demo's settings verify in about a minute on 2 cores.
 
 def claim_from_flags(*, epsilon: float | None, noise_multiplier: float | None, delta: float | None, batch_size: int,
                      records: int, epochs: float | None, steps: int | None, max_grad_norm: float) -> Claim:
-    """The claim of a training configuration given as flags (``auditor train``'s meaning)."""
+    """The claim of a training configuration given as flags (``auditor train``'s meaning,
+    checked by ``TrainConfig.validate`` and ``check_records``)."""
     from auditor.dp.accounting import default_delta, noise_for_epsilon
 
-    if (epsilon is None) == (noise_multiplier is None):
-        raise UserError("give exactly one of --epsilon and --noise-multiplier")
-    for name, value in (("--epsilon", epsilon), ("--noise-multiplier", noise_multiplier), ("--epochs", epochs),
-                        ("--max-grad-norm", max_grad_norm)):
-        if value is not None and not value > 0:
-            raise UserError(f"{name} must be > 0")
-    if records < 2 or not 1 <= batch_size < records:
-        raise UserError(f"--batch-size must be in [1, --records) = [1, {records})")
     if epochs is not None and steps is not None:
         raise UserError("give --epochs or --steps, not both")
     if steps is not None and steps < 1:
         raise UserError("--steps must be >= 1")
+    if records < 2:
+        raise UserError("--records must be >= 2")
+    config = TrainConfig(model="tiny", epsilon=epsilon, noise_multiplier=noise_multiplier, delta=delta,
+                         batch_size=batch_size, epochs=20.0 if epochs is None else epochs, max_grad_norm=max_grad_norm)
+    config.validate()
+    config.check_records(records)
     delta = default_delta(records) if delta is None else delta
-    if not 0 < delta < 1:
-        raise UserError("--delta must be in (0, 1)")
     q = batch_size / records
     steps = steps if steps is not None else max(1, math.ceil((20.0 if epochs is None else epochs) / q))
     sigma = noise_multiplier or noise_for_epsilon(target_epsilon=epsilon, delta=delta, sample_rate=q, steps=steps)
@@ -143,7 +141,7 @@ def stand_in_sequences(records: int):
 
     dataset = load_dataset(DEMO_CSV)
     schema, _ = resolve_schema(dataset, str(DEMO_SCHEMA))
-    _fill_domains(schema, dataset.frame, DataConfig(domains="data"), 1e-5, np.random.default_rng(0))
+    _fill_domains(schema, dataset.frame, DataConfig(domains="data"), None, np.random.default_rng(0))
     codec = RowCodec(schema)
     encoded = [codec.encode(r) for r in records_of(dataset.frame.head(records), schema)]
     return [encoded[i % len(encoded)] for i in range(records)], codec
@@ -152,6 +150,7 @@ def stand_in_sequences(records: int):
 def observe(claim: Claim, trial: Trial) -> dict:
     """Train once with gradient canaries in this process (or as one rank of ``torchrun``)."""
     from auditor.dp.gradient_canaries import GradientCanaries
+    from auditor.dp.ledger import PrivacyLedger
     from auditor.train import fit
 
     sequences, codec = stand_in_sequences(trial.records)
@@ -162,9 +161,10 @@ def observe(claim: Claim, trial: Trial) -> dict:
                       clipping=trial.clipping, seed=trial.seed, checkpoint_every=10**9)
     canaries = GradientCanaries(inserted=trial.inserted, held_out=trial.held_out, seed=cfg.seed or 0)
     result = fit(sequences, grammar=codec.grammar, vocab_size=codec.vocab_size, pad_id=codec.pad_id, config=cfg,
-                 delta=claim.delta, max_length=codec.max_length, gradient_canaries=canaries)
+                 ledger=PrivacyLedger.for_training(cfg, delta=claim.delta), max_length=codec.max_length,
+                 gradient_canaries=canaries)
     obs = canaries.observations()
-    return {**obs, "engine": result.privacy["clipping"], "processes": result.privacy["world_size"],
+    return {**obs, "engine": result.engine["clipping"], "processes": result.engine["world_size"],
             "sample_rate_run": batch / trial.records, "steps_run": len(obs["included"])}
 
 
@@ -218,10 +218,11 @@ def verify(claim: Claim, trial: Trial, *, confidence: float = 0.95) -> dict:
     violation = eps_lo > claimed
     steps_note = ("" if obs["steps_run"] == claim.steps else
                   f"; ran {obs['steps_run']} of the claimed {claim.steps} steps, the estimate is composed to {claim.steps}")
-    message = (f"VIOLATION: the DP-SGD implementation delivers epsilon >= {eps_lo:.2f} at {confidence:.0%} "
-               f"confidence, above the claimed {claimed:.2f}: a bug in sampling, clipping or noise"
+    message = (f"VIOLATION: the DP-SGD implementation delivers epsilon >= {fmt_epsilon(eps_lo)} at {confidence:.0%} "
+               f"confidence, above the claimed {fmt_epsilon(claimed)}: a bug in sampling, clipping or noise"
                if violation else
-               f"passed: epsilon lower bound {eps_lo:.2f} <= claimed {claimed:.2f} (estimate {eps_hat:.2f})")
+               f"passed: epsilon lower bound {fmt_epsilon(eps_lo)} <= claimed {fmt_epsilon(claimed)} "
+               f"(estimate {fmt_epsilon(eps_hat)})")
     return {
         "method": "white-box gradient canaries: per-step Gaussian-DP fit (mu, sample rate) with "
                   "lower confidence bounds, composed by the PRV accountant",

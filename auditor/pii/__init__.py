@@ -9,10 +9,9 @@ Lower level: analyze/report/reveal (auditor.pii.pii_audit), scan_table
 
 from auditor.pii.pii_audit import PiiAnalysis, analyze, report, reveal, run
 from auditor.pii.config import PiiConfig, load_config
-from auditor.pii.scrub import OUTSIDE_GUARANTEE, scrub_replayed
+from auditor.pii.scrub import scrub_replayed
 
 __all__ = [
-    "OUTSIDE_GUARANTEE",
     "PiiAnalysis",
     "PiiConfig",
     "analyze",

@@ -2,8 +2,8 @@
 
 This filter reads the training data, so what it removes depends on private
 records outside DP-SGD: a run that uses it must report it as outside the DP
-guarantee (DESIGN.md, privacy rule 2); :data:`OUTSIDE_GUARANTEE` is the line to
-record in ``privacy.json``'s ``outside_guarantee``.
+guarantee (DESIGN.md, privacy rule 2): ``auditor.pipeline.generate`` notes the fact
+``pii_replay_scrub`` of ``auditor.dp.ledger`` in ``privacy.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from auditor.pii.scan import TEXT_COLUMN, Finding, ResultCache, as_table, scan_t
 
 log = logging.getLogger("auditor.pii")
 
-OUTSIDE_GUARANTEE = "pii replay scrub: synthetic rows filtered against the training data"
 MODES = ("drop", "replace")
 
 

@@ -16,7 +16,7 @@ from auditor.sweep import plots
 from auditor.sweep.results import COSTS
 from reports.html import TEMPLATES
 from reports.plots import to_data_uri
-from reports.summary import fmt, fmt_pct
+from reports.summary import fmt, fmt_epsilon, fmt_pct
 
 _EXTRA_CSS = """
 table.points { font-size: 12.5px; }
@@ -66,14 +66,14 @@ _TEMPLATE = """<!DOCTYPE html>
 <td><code>{{ p.id }}</code></td>
 <td>{% if not p.dp %}no DP{% if p.settings %}, {% endif %}{% endif %}{% for k, v in p.settings.items() %}{{ k }} = {{ v | fmt }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
 {% if m %}
-<td class="num">{{ m.epsilon | fmt if m.dp else "none" }}</td>
+<td class="num">{{ m.epsilon | eps if m.dp else "none" }}</td>
 <td class="num">{{ m.validity | pct }}</td>
 <td class="num">{{ m.fidelity | fmt }}</td>
 <td class="num">{{ m.tstr_ratio | fmt }}</td>
 <td class="num">{{ m.max_exposure | fmt }}{% if m.log2_space is not none %} / {{ m.log2_space | fmt }}{% endif %}</td>
 <td class="num">{{ m.mia_auc | fmt }}</td>
 <td class="num">{{ m.mia_tpr_at_1pct_fpr | pct }}</td>
-<td class="num">{{ m.epsilon_lower_bound | fmt }}{% if m.dp_audit_violation %} <span class="badge fail">VIOLATION</span>{% endif %}</td>
+<td class="num">{{ m.epsilon_lower_bound | eps }}{% if m.dp_audit_violation %} <span class="badge fail">VIOLATION</span>{% endif %}</td>
 <td class="num">{{ m.replayed_pii | fmt }}</td>
 <td>{% if m.verdict == "pass" %}<span class="badge pass">PASS</span>{% elif m.verdict == "fail" %}<span class="badge fail">FAIL</span>{% else %}n/a{% endif %}</td>
 {% else %}
@@ -108,6 +108,7 @@ def render_html(record: Mapping[str, Any]) -> str:
     """The page for a ``sweep.json`` record."""
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt
+    env.filters["eps"] = fmt_epsilon
     env.filters["pct"] = fmt_pct
     choice, policy = record["choice"], record["policy"]
     if choice["id"]:

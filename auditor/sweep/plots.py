@@ -10,6 +10,7 @@ from matplotlib.ticker import NullFormatter
 
 from auditor.sweep.grid import ABBREVIATIONS
 from reports.plots import NEUTRAL_COLOR, PALETTE, plain
+from reports.summary import fmt_epsilon
 
 _PRIVACY_AXES = ("epsilon", "noise_multiplier")  # what moves a point along the ε axis
 _MARKERS = ("o", "s", "^", "D", "v", "P")
@@ -125,7 +126,7 @@ def _epsilon_ticks(ax, values: Sequence[float]) -> None:
     if max(values) / min(values) >= 10:
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticks(values, [f"{v:.3g}" for v in values])
+    ax.set_xticks(values, [fmt_epsilon(v) for v in values])
 
 
 def _value(row: Mapping[str, Any], key: str) -> float | None:

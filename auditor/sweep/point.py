@@ -167,7 +167,6 @@ def _train(job: PointJob, notify: Notify) -> None:
     from auditor.config import RunConfig
     from auditor.pipeline import train
     from auditor.rundir import RunDir
-    from auditor.sweep.results import SELECTION_NOTE
 
     root = Path(job.run_dir)
     resume = RunDir(root).checkpoint.exists() and RunDir(root).secret_state.exists()
@@ -180,7 +179,7 @@ def _train(job: PointJob, notify: Notify) -> None:
             notify(f"train {step}/{steps}" + (" (resumed)" if resume else ""))
 
     train(job.data, root, config=RunConfig.from_dict(job.config), resume=resume, force=force, progress=progress,
-          outside=[SELECTION_NOTE])
+          outside=["sweep_selection"])
 
 
 def _generate(job: PointJob, notify: Notify) -> None:

@@ -11,9 +11,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from auditor.dp.ledger import fact
 from auditor.sweep.frontier import best_point, pareto_front
 from reports.checks import mia_values
-from reports.summary import fmt
+from reports.summary import fmt, fmt_epsilon
 
 SCHEMA_VERSION = "1.0"
 UTILITY_LABELS = {"tstr": "TSTR ratio", "fidelity": "fidelity"}
@@ -104,17 +105,12 @@ def build_record(*, rows: Sequence[dict[str, Any]], config: Mapping[str, Any], p
         "points": rows,
         "frontier": frontier,
         "choice": choose(rows, costs["epsilon"], policy),
-        "outside_guarantee": [SELECTION_NOTE],
+        "outside_guarantee": [fact("sweep_selection").sentence],
         "counts": {"total": len(rows), "done": sum(r["state"] == "done" for r in rows),
                    "failed": sum(r["state"] == "failed" for r in rows)},
         "time": {"wall_seconds": round(wall_seconds, 1),
                  "point_seconds": round(sum(r["seconds"] or 0.0 for r in rows), 1)},
     }
-
-
-SELECTION_NOTE = ("this run is one point of a sweep: choosing a setting among the points by their results on "
-                  "the private data (utility, fidelity, audits) is outside the guarantee; the chosen point's epsilon "
-                  "counts neither the selection nor the training of the other points (Papernot & Steinke 2022)")
 
 
 def choose(rows: Sequence[Mapping[str, Any]], epsilons: Sequence[float | None],
@@ -142,7 +138,7 @@ def choose(rows: Sequence[Mapping[str, Any]], epsilons: Sequence[float | None],
     name = policy["name"]
     if best is not None:
         r = rows[best]
-        eps = "no DP guarantee" if r["metrics"]["epsilon"] is None else f"ε = {fmt(r['metrics']['epsilon'])}"
+        eps = "no DP guarantee" if r["metrics"]["epsilon"] is None else f"ε = {fmt_epsilon(r['metrics']['epsilon'])}"
         text = (f"{r['id']}: the best utility ({fmt(r['utility'])}, {eps}) among the {sum(passing)} "
                 f"point(s) of {len(rows)} that pass policy {name}.")
         return {"id": r["id"], "text": text, "blockers": blockers}
