@@ -155,6 +155,7 @@ class _Scan:
         if len(self.sample) > 1:
             seed2 = np.partition(qa @ self.ra[self.sample].T, 1, axis=1)[:, 1].astype(np.float64)
         block = np.empty((n_q, min(self.block_rows, n_r)), dtype=np.float32)
+        # Candidates as (row in chunk int32, reference int32, screened value float32).
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for number, r_start in enumerate(range(0, n_r, self.block_rows)):
             r_stop = min(r_start + self.block_rows, n_r)
@@ -173,10 +174,10 @@ class _Scan:
             c2 = hit_cols[c2]
             # A pair under both limits is kept once (a reference counted twice would fake a second).
             once = out[r2, c2] > query_limit[r2]
-            rows = np.concatenate([r1, r2[once]])
+            rows = np.concatenate([r1, r2[once]]).astype(np.int32)
             cols = np.concatenate([c1, c2[once]])
-            values = out[rows, cols].astype(np.float64)
-            cols = cols + r_start
+            values = out[rows, cols]
+            cols = (cols + r_start).astype(np.int32)
             parts.append((rows, cols, values))
             first2, second2 = _two_smallest(rows, values, n_q)
             second = np.minimum(np.maximum(best, first2), np.minimum(second, second2))
@@ -253,12 +254,13 @@ def nearest_neighbours(
         scan = _Scan(qa, ra, query_error, reference_error, reference_seed1, block_rows)
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
             chunks = list(pool.map(lambda s: scan.chunk(s, min(s + chunk_rows, n_q)), range(0, n_q, chunk_rows)))
-    del qa, ra
+    del scan, qa, ra
 
-    rows = np.concatenate([start + part[0] for start, part, _ in chunks])
+    rows = np.concatenate([start + part[0].astype(np.int64) for start, part, _ in chunks])
     cols = np.concatenate([part[1] for _, part, _ in chunks])
     values = np.concatenate([part[2] for _, part, _ in chunks])
     second = np.concatenate([s for _, _, s in chunks])
+    del chunks
     reference_best = np.full(n_r, np.inf)
     np.minimum.at(reference_best, cols, values)
     keep_query = values <= second[rows] + 2.0 * query_error[rows]
