@@ -150,3 +150,16 @@ def test_distance_audit_refuses_an_empty_holdout():
     table = mixed_table(20, rng, pool=["a b", "c"])
     with pytest.raises(ValueError, match="holdout must be a non-empty DataFrame"):
         distance.run(synthetic=table, train=table, holdout=table.iloc[:0], column_kinds=KINDS)
+
+
+def test_query_partitions_combine_to_the_whole():
+    # An engine may split the queries: concatenate the query side, take the
+    # minimum of the reference side.
+    rng = np.random.default_rng(3)
+    query = rng.integers(0, 3, (90, 4)).astype(np.float32)
+    reference = rng.integers(0, 3, (70, 4)).astype(np.float32)
+    whole = nearest_neighbours(query, reference, chunk_rows=16, block_rows=16)
+    parts = [nearest_neighbours(part, reference, chunk_rows=16, block_rows=16) for part in np.array_split(query, 3)]
+    for field in ("query_distance", "query_index", "query_second"):
+        np.testing.assert_array_equal(getattr(whole, field), np.concatenate([getattr(p, field) for p in parts]))
+    np.testing.assert_array_equal(whole.reference_distance, np.minimum.reduce([p.reference_distance for p in parts]))
