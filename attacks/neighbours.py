@@ -253,7 +253,8 @@ def nearest_neighbours(
             reference_seed1[start:stop] = (sample_q @ ra[start:stop].T).min(axis=0)
         scan = _Scan(qa, ra, query_error, reference_error, reference_seed1, block_rows)
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            chunks = list(pool.map(lambda s: scan.chunk(s, min(s + chunk_rows, n_q)), range(0, n_q, chunk_rows)))
+            starts = range(0, n_q, chunk_rows)
+            chunks = list(pool.map(scan.chunk, starts, [min(s + chunk_rows, n_q) for s in starts]))
     del scan, qa, ra
 
     rows = np.concatenate([start + part[0].astype(np.int64) for start, part, _ in chunks])
