@@ -44,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from threadpoolctl import threadpool_limits
 
 #: Unit roundoff of float32.
@@ -202,6 +203,24 @@ def _spread(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, num=min(n, k)).round().astype(np.int64))
 
 
+def distinct_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of ``x``: the index of each one's first occurrence, each row's label, the counts.
+
+    ``x[first][label]`` equals ``x`` (rows are compared by value; -0.0 and 0.0
+    may stay apart, which changes no distance).
+    """
+    hashes = np.fromiter((hash(row.tobytes()) for row in x), dtype=np.int64, count=len(x))
+    label, _ = pd.factorize(hashes)
+    _, first, counts = np.unique(label, return_index=True, return_counts=True)
+    for start in range(0, len(x), _SLICE_ROWS):
+        stop = min(start + _SLICE_ROWS, len(x))
+        if not (x[start:stop] == x[first[label[start:stop]]]).all():
+            # A hash collision (about 2^-64 per pair): fall back to sorting the rows.
+            _, first, label, counts = np.unique(x, axis=0, return_index=True, return_inverse=True, return_counts=True)
+            break
+    return first, label.reshape(-1), counts
+
+
 def nearest_neighbours(
     query: np.ndarray,
     reference: np.ndarray,
@@ -214,7 +233,8 @@ def nearest_neighbours(
 
     Equal to brute force with :func:`exact_distances` over every pair: nearest
     distance and index (lowest index among ties), second-nearest distance, and
-    each reference's nearest query distance.
+    each reference's nearest query distance. Repeated rows are searched once
+    (:func:`distinct_rows`), so duplicates cost neither time nor candidates.
 
     Args:
         query: (n_q, d) embeddings.
@@ -236,6 +256,29 @@ def nearest_neighbours(
             raise ValueError(f"{name} must be >= 1, got {value!r}")
     if not (np.isfinite(query).all() and np.isfinite(reference).all()):
         raise ValueError("query and reference must be finite (no NaN or inf)")
+    query = np.ascontiguousarray(query)
+    reference = np.ascontiguousarray(reference)
+    q_first, q_label, q_counts = distinct_rows(query)
+    r_first, r_label, r_counts = distinct_rows(reference)
+    distinct_query = query if len(q_first) == len(query) else query[q_first]
+    distinct_reference = reference if len(r_first) == len(reference) else reference[r_first]
+    found = _distinct_neighbours(distinct_query, distinct_reference, r_first, chunk_rows, block_rows, n_jobs)
+    query_distance, best, query_second, reference_distance = found
+    # A repeated nearest reference is also the second nearest.
+    repeated = r_counts[best] > 1
+    query_second[repeated] = query_distance[repeated]
+    return Neighbours(
+        query_distance=query_distance[q_label],
+        query_index=r_first[best][q_label],
+        query_second=query_second[q_label],
+        reference_distance=reference_distance[r_label],
+    )
+
+
+def _distinct_neighbours(query, reference, reference_label, chunk_rows, block_rows, n_jobs):
+    """The search over distinct rows: nearest distance, its reference (position in ``reference``;
+    ties go to the lowest ``reference_label``), second distance among distinct references, and
+    each reference's nearest distance."""
     n_q, n_r = len(query), len(reference)
     centre = reference.mean(axis=0, dtype=np.float64)
     qa, query_norm = _augment(query, centre, query=True)
@@ -275,15 +318,15 @@ def nearest_neighbours(
         stop = min(start + _SLICE_ROWS, rows.size)
         distance[start:stop] = exact_distances(query[rows[start:stop]], reference[cols[start:stop]])
 
-    # Per query: sort its candidates by (distance, reference index); first two give the answer.
+    # Per query: sort its candidates by (distance, reference label); first two give the answer.
     q_rows, q_cols, q_dist = rows[keep_query], cols[keep_query], distance[keep_query]
-    order = np.lexsort((q_cols, q_dist, q_rows))
+    order = np.lexsort((reference_label[q_cols], q_dist, q_rows))
     q_rows, q_cols, q_dist = q_rows[order], q_cols[order], q_dist[order]
     starts = np.flatnonzero(np.r_[True, q_rows[1:] != q_rows[:-1]])
     if starts.size != n_q or not np.array_equal(q_rows[starts], np.arange(n_q)):
         raise AssertionError("screen lost a query's nearest reference (bug)")
     query_distance = q_dist[starts]
-    query_index = q_cols[starts].astype(np.int64)
+    best = q_cols[starts].astype(np.int64)
     has_second = np.r_[starts[1:], q_rows.size] - starts > 1
     query_second = np.full(n_q, np.inf)
     query_second[has_second] = q_dist[starts[has_second] + 1]
@@ -294,9 +337,4 @@ def nearest_neighbours(
     np.minimum.at(reference_distance, cols[keep_reference], distance[keep_reference])
     if not np.isfinite(reference_distance).all():
         raise AssertionError("screen lost a reference's nearest query (bug)")
-    return Neighbours(
-        query_distance=query_distance,
-        query_index=query_index,
-        query_second=query_second,
-        reference_distance=reference_distance,
-    )
+    return query_distance, best, query_second, reference_distance

@@ -7,7 +7,13 @@ import pytest
 from attacks import distance
 from attacks.distance import DistanceConfig, distance_ratio
 from attacks.encoding import MixedEncoder
-from attacks.neighbours import _augment, exact_distances, nearest_neighbours, screen_error_coefficient
+from attacks.neighbours import (
+    _augment,
+    distinct_rows,
+    exact_distances,
+    nearest_neighbours,
+    screen_error_coefficient,
+)
 
 KINDS = {"age": "numeric", "income": "numeric", "city": "categorical", "joined": "datetime", "note": "text"}
 
@@ -163,3 +169,26 @@ def test_query_partitions_combine_to_the_whole():
     for field in ("query_distance", "query_index", "query_second"):
         np.testing.assert_array_equal(getattr(whole, field), np.concatenate([getattr(p, field) for p in parts]))
     np.testing.assert_array_equal(whole.reference_distance, np.minimum.reduce([p.reference_distance for p in parts]))
+
+
+def test_distinct_rows_by_hand():
+    x = np.array([[1, 0], [0, 1], [1, 0], [2, 2], [0, 1], [1, 0]], dtype=np.float32)
+    first, label, counts = distinct_rows(x)
+    np.testing.assert_array_equal(first, [0, 1, 3])
+    np.testing.assert_array_equal(label, [0, 1, 0, 2, 1, 0])
+    np.testing.assert_array_equal(counts, [3, 2, 1])
+
+
+def test_repeated_rows_keep_lowest_index_and_second_distance():
+    a, b = [1.0, 0.0], [0.0, 1.0]
+    reference = np.array([b, a, b, [5.0, 5.0], a], dtype=np.float32)
+    query = np.array([[0.5, 0.5], a, [5.0, 5.0], [0.5, 0.5]], dtype=np.float32)
+    nn = assert_equals_brute_force(query, reference, chunk_rows=3, block_rows=2)
+    # Equidistant from a and b: index 0 (a b); a itself: index 1, and its repeat at 4 is second (0).
+    np.testing.assert_array_equal(nn.query_index, [0, 1, 3, 0])
+    np.testing.assert_array_equal(nn.query_second[1:3], [0.0, np.sqrt(np.float64(41.0))])
+    # Thousands of copies of one row cost no candidates: same answer as one copy.
+    many = np.repeat(reference, 2000, axis=0)
+    copies = nearest_neighbours(query, many)
+    np.testing.assert_array_equal(copies.query_index, [0, 2000, 6000, 0])
+    np.testing.assert_array_equal(copies.query_second, [nn.query_distance[0], 0.0, 0.0, nn.query_distance[0]])
