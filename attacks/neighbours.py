@@ -23,14 +23,16 @@ included. Brute force in float64 is too slow at a million rows, so a float32
    of the true squared distance (factor 2 of slack; norms after centring).
    ``E_q`` uses the largest reference norm, ``E_r`` the largest query norm.
 
-3. Candidates. A reference can be a query's nearest or second nearest only if
-   ``s(q, r) <= S2(q) + 2 E_q``, with ``S2(q)`` the second smallest screened
-   value of ``q``; a query can be a reference's nearest only if
-   ``s(q, r) <= S1(r) + 2 E_r``. Every block keeps the pairs under running
-   upper bounds of these thresholds (seeded from a spread sample of rows, so
-   the first block keeps few), which only shrink, so what is kept is a superset
-   of what is needed. Memory: a few blocks per worker plus the candidates (a
-   handful per row, more where many rows tie).
+3. Candidates. If two distinct references have screened values at most
+   ``S2``, the true second-smallest squared distance is at most ``S2 + E_q``,
+   so a reference can be a query's nearest or second nearest only if
+   ``s(q, r) <= S2 + 2 E_q``; likewise a query can be a reference's nearest
+   only if ``s(q, r) <= S1 + 2 E_r`` for any screened value ``S1`` of that
+   reference. Every block keeps the pairs under the running values of these
+   thresholds (seeded from a spread sample of rows, so the first block keeps
+   few), which only shrink, so what is kept is a superset of what is needed.
+   Memory: a few blocks per worker plus the candidates (a handful per row,
+   more where many distinct rows tie; repeated rows are searched once).
 
 4. Re-rank. The candidates' distances are recomputed exactly, in slices.
 
