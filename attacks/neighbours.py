@@ -53,8 +53,9 @@ from threadpoolctl import threadpool_limits
 _U32 = 2.0**-24
 #: Rows augmented, and candidate pairs re-ranked, per slice (bounds temporaries).
 _SLICE_ROWS = 65_536
-#: Rows of the spread sample that seeds the thresholds.
-_SEED_ROWS = 1024
+#: The spread sample that seeds the thresholds: this share of the rows, at least _SEED_MIN.
+_SEED_SHARE = 1 / 128
+_SEED_MIN = 1024
 #: Blocks scanned between two compactions of a worker's candidates.
 _COMPACT_EVERY = 16
 
@@ -140,7 +141,7 @@ class _Scan:
     def __init__(self, qa, ra, query_error, reference_error, reference_seed1, block_rows):
         self.qa, self.ra = qa, ra
         self.query_error, self.reference_error = query_error, reference_error
-        self.sample = _spread(len(ra), _SEED_ROWS)
+        self.sample = ra[_spread(len(ra), max(_SEED_MIN, int(len(ra) * _SEED_SHARE)))]
         # Shared across workers; a lost concurrent update only leaves a larger
         # (still valid) threshold, so it needs no lock.
         self.reference_best = reference_seed1
@@ -156,7 +157,7 @@ class _Scan:
         # Seed: the second smallest screened value against a spread sample bounds S2(q) from above.
         seed2 = np.full(n_q, np.inf)
         if len(self.sample) > 1:
-            seed2 = np.partition(qa @ self.ra[self.sample].T, 1, axis=1)[:, 1].astype(np.float64)
+            seed2 = np.partition(qa @ self.sample.T, 1, axis=1)[:, 1].astype(np.float64)
         block = np.empty((n_q, min(self.block_rows, n_r)), dtype=np.float32)
         # Candidates as (row in chunk int32, reference int32, screened value float32).
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -291,7 +292,7 @@ def _distinct_neighbours(query, reference, reference_label, chunk_rows, block_ro
 
     with threadpool_limits(limits=1):
         # Seed: the smallest screened value against a spread sample of queries bounds S1(r) from above.
-        sample_q = qa[_spread(n_q, _SEED_ROWS)]
+        sample_q = qa[_spread(n_q, max(_SEED_MIN, int(n_q * _SEED_SHARE)))]
         reference_seed1 = np.empty(n_r, dtype=np.float64)
         for start in range(0, n_r, block_rows):
             stop = min(start + block_rows, n_r)
