@@ -168,8 +168,19 @@ class MixedEncoder:
         return width
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """Embeddings of ``frame``'s rows, float32, shape (rows, :attr:`dim`)."""
-        blocks = []
+        """Embeddings of ``frame``'s rows, float32, shape (rows, :attr:`dim`).
+
+        Each column's block is written straight into the result, so memory
+        peaks at the result plus one column's block.
+        """
+        out = np.empty((len(frame), self.dim), dtype=np.float32)
+        at = 0
+
+        def put(block: np.ndarray) -> None:
+            nonlocal at
+            out[:, at : at + block.shape[1]] = block
+            at += block.shape[1]
+
         half = self._scale / np.sqrt(2.0)
         for column, kind in self.column_kinds.items():
             if kind in ("numeric", "datetime"):
@@ -177,24 +188,24 @@ class MixedEncoder:
                 values = self.numeric_values(frame, column)
                 missing = ~np.isfinite(values)
                 values = np.where(missing, median, values)
-                blocks.append(((values - low) / span * self._scale)[:, None])
+                put(((values - low) / span * self._scale)[:, None])
                 if self.has_missing_[column]:
-                    blocks.append((missing * self._scale)[:, None])
+                    put((missing * self._scale)[:, None])
             elif kind == "categorical":
                 levels = self.levels_[column]
                 codes = pd.Categorical(categorical_strings(frame[column]), categories=list(levels)).codes
                 if (codes < 0).any():
                     raise ValueError(f"column {column!r}: a category not seen by fit (fit on every frame compared)")
                 if column in self.codes_:
-                    blocks.append((self.codes_[column][codes] * half).astype(np.float32))
+                    put((self.codes_[column][codes] * half).astype(np.float32))
                 else:
                     onehot = np.zeros((len(frame), len(levels)), dtype=np.float32)
                     onehot[np.arange(len(frame)), codes] = half
-                    blocks.append(onehot)
+                    put(onehot)
             else:
                 hashed = hashed_ngrams(normalise_text(frame[column]), n=self.text_ngram, dim=self.text_dim)
-                blocks.append(hashed * np.float32(half))
-        return np.ascontiguousarray(np.hstack(blocks), dtype=np.float32)
+                put(hashed * np.float32(half))
+        return out
 
     def canonical(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The audited columns in a canonical form, for exact-copy matching.

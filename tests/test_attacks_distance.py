@@ -79,8 +79,8 @@ def test_nearest_neighbours_match_cdist():
     full = cdist(query.astype(float), reference.astype(float))
     np.testing.assert_allclose(nn.query_distance, full.min(1), atol=1e-12)
     np.testing.assert_array_equal(nn.query_index, full.argmin(1))
-    np.testing.assert_allclose(nn.query_second, np.sort(full, 1)[:, 1], atol=1e-3)
-    np.testing.assert_allclose(nn.reference_distance, full.min(0), atol=2e-3)
+    np.testing.assert_allclose(nn.query_second, np.sort(full, 1)[:, 1], atol=1e-12)
+    np.testing.assert_allclose(nn.reference_distance, full.min(0), atol=1e-12)
     assert (nn.query_distance[:5] == 0).all()
     with pytest.raises(ValueError, match="same width"):
         nearest_neighbours(query, reference[:, :3])
