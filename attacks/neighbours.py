@@ -53,9 +53,8 @@ from threadpoolctl import threadpool_limits
 _U32 = 2.0**-24
 #: Rows augmented, and candidate pairs re-ranked, per slice (bounds temporaries).
 _SLICE_ROWS = 65_536
-#: The spread sample that seeds the thresholds: this share of the rows, at least _SEED_MIN.
-_SEED_SHARE = 1 / 128
-_SEED_MIN = 1024
+#: Rows of the spread sample that seeds the thresholds.
+_SEED_ROWS = 1024
 #: Blocks scanned between two compactions of a worker's candidates.
 _COMPACT_EVERY = 16
 
@@ -141,7 +140,7 @@ class _Scan:
     def __init__(self, qa, ra, query_error, reference_error, reference_seed1, block_rows):
         self.qa, self.ra = qa, ra
         self.query_error, self.reference_error = query_error, reference_error
-        self.sample = ra[_spread(len(ra), max(_SEED_MIN, int(len(ra) * _SEED_SHARE)))]
+        self.sample = ra[_spread(len(ra), _SEED_ROWS)]
         # Shared across workers; a lost concurrent update only leaves a larger
         # (still valid) threshold, so it needs no lock.
         self.reference_best = reference_seed1
@@ -292,7 +291,7 @@ def _distinct_neighbours(query, reference, reference_label, chunk_rows, block_ro
 
     with threadpool_limits(limits=1):
         # Seed: the smallest screened value against a spread sample of queries bounds S1(r) from above.
-        sample_q = qa[_spread(n_q, max(_SEED_MIN, int(n_q * _SEED_SHARE)))]
+        sample_q = qa[_spread(n_q, _SEED_ROWS)]
         reference_seed1 = np.empty(n_r, dtype=np.float64)
         for start in range(0, n_r, block_rows):
             stop = min(start + block_rows, n_r)
