@@ -11,6 +11,8 @@
     cfg = api.load_config("run.yaml")                     # a RunConfig from a YAML file
     api.sweep(api.SweepConfig.from_dict({...}), "sweeps/s1")  # a grid of runs (docs/sweep.md)
     api.release("runs/r1", "bundle")                      # the publishable files, scanned for private traces
+    analysis = api.scan("synthetic.csv", against="train.csv")  # PII findings (auditor.pii.pii_audit.analyze)
+    api.verify_dp("runs/r1")                              # white-box check of the DP-SGD code (docs/verify-dp.md)
 """
 
 from auditor.audits import audit_files
@@ -33,6 +35,34 @@ def sweep(config: SweepConfig, out, *, quiet: bool = False):
     return run_sweep(config, out, quiet=quiet)
 
 
+def scan(file, *, against=None, holdout=None, config=None):
+    """PII scan of a records file (CSV, JSONL, Parquet or text), optionally classified against the
+    training file ``against`` with ``holdout`` as the chance control; returns the in-memory analysis
+    (``auditor.pii.pii_audit.report`` redacts it, ``reveal`` gives the unredacted findings).
+    """
+    # Deferred on purpose: the PII engine imports Presidio and spaCy (seconds), which the other verbs never need.
+    from auditor.data import load_records
+    from auditor.pii.config import load_config as load_pii_config
+    from auditor.pii.pii_audit import analyze
+
+    def records(path):
+        if path is None:
+            return None
+        dataset = load_records(path)
+        return dataset.frame["text"].tolist() if dataset.is_text else dataset.frame
+
+    return analyze(synthetic=records(file), train=records(against), holdout=records(holdout),
+                   config=config or load_pii_config())
+
+
+def verify_dp(run=None, **claim_and_trial) -> dict:
+    """``auditor verify-dp``: see :func:`auditor.dp.verify.verify_dp` for the arguments."""
+    # Deferred on purpose: the check trains a model (torch), which the other verbs import on their own.
+    from auditor.dp.verify import verify_dp as check
+
+    return check(run, **claim_and_trial)
+
+
 def load_config(path) -> RunConfig:
     """The ``RunConfig`` of a YAML file (the shape of ``auditor.config``); relative paths resolve beside it."""
     return from_mapping(load_yaml(path))
@@ -40,4 +70,4 @@ def load_config(path) -> RunConfig:
 
 __all__ = ["AuditConfig", "CanaryConfig", "DataConfig", "PolicyConfig", "RunConfig", "SampleConfig", "SweepConfig",
            "TrainConfig", "audit", "audit_files", "generate", "is_main_process", "load_config", "release", "report",
-           "run", "sweep", "train"]
+           "run", "scan", "sweep", "train", "verify_dp"]

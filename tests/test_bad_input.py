@@ -137,6 +137,9 @@ COMMANDS = {
     "sweep": (["sweep", "DATA", "--out", "OUT"], SWEEP_FLAGS),
     "demo": (["demo", "--out", "OUT"], {"--epsilon": TRAIN_FLAGS["--epsilon"], "--seed": TRAIN_FLAGS["--seed"]}),
     "scan": (["scan", "DATA"], {"--threshold": [*NONFINITE, "-0.1", "1.5"]}),
+    "verify-dp": (["verify-dp", "--records", "300", "--out", "OUT"],
+                  {flag: TRAIN_FLAGS[flag] for flag in ("--epsilon", "--delta", "--noise-multiplier", "--max-grad-norm",
+                                                        "--epochs", "--batch-size", "--seed")}),
 }
 CASES = [(command, flag, value) for command, (_, flags) in COMMANDS.items() for flag, values in flags.items()
          for value in values]

@@ -14,14 +14,6 @@ from auditor.errors import UserError
 from auditor.overwrite import refuse_overwriting_inputs
 
 
-def _records(path: Path):
-    # Deferred on purpose: auditor.data imports pandas, which --help never needs.
-    from auditor.data import load_records
-
-    dataset = load_records(path)
-    return dataset.frame["text"].tolist() if dataset.is_text else dataset.frame
-
-
 def _entities(values: tuple[str, ...]) -> tuple[str, ...] | None:
     names = tuple(n.strip().upper() for v in values for n in v.split(",") if n.strip())
     return names or None
@@ -92,8 +84,9 @@ def command(file, train_file, holdout_file, json_out, reveal_out, entities, thre
     novel. Values shown or written are masked with a salted hash.
     """
     # Deferred on purpose: the PII engine imports pandas and Presidio (seconds), which --help never needs.
+    from auditor import api
     from auditor.pii.config import load_allow_list, load_config, load_recognizer_specs
-    from auditor.pii.pii_audit import analyze, report, reveal
+    from auditor.pii.pii_audit import report, reveal
     from reports.atomic import atomic_write, write_private
     from reports.pii_masking import new_salt
 
@@ -119,10 +112,7 @@ def command(file, train_file, holdout_file, json_out, reveal_out, entities, thre
     if recognizers_yaml is not None:
         config = config.with_extra_recognizers(load_recognizer_specs(recognizers_yaml))
 
-    synthetic = _records(file)
-    train = _records(train_file) if train_file is not None else None
-    holdout = _records(holdout_file) if holdout_file is not None else None
-    analysis = analyze(synthetic=synthetic, train=train, holdout=holdout, config=config)
+    analysis = api.scan(file, against=train_file, holdout=holdout_file, config=config)
     salt = new_salt()
     record = report(analysis, salt=salt)
     atomic_write(json_out, json.dumps(record, indent=2) + "\n")

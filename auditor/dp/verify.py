@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -264,3 +265,75 @@ def _worker(spec_path: str, out_path: str) -> None:
 
 if __name__ == "__main__":
     _worker(*sys.argv[1:3])
+
+
+def verify_dp(run=None, *, model=None, epsilon=None, noise_multiplier=None, delta=None, batch_size=128, records=None,
+              epochs=None, steps=None, max_grad_norm=1.0, clipping=None, processes=None, run_steps=None,
+              stand_in_records=None, canaries=1000, confidence=0.95, seed=None, out=None,
+              say: Callable[[str], None] | None = None) -> dict:
+    """``auditor verify-dp``: the claim of a run directory (``run``) or of the flags, checked by :func:`verify`.
+
+    With ``run`` the result goes to ``RUN/audit/dp_verify.json``; without, to ``OUT/audit/dp_verify.json``
+    when ``out`` is given. ``say`` receives the progress lines. Raises ``UserError`` on a bad claim or trial.
+    """
+    # Deferred on purpose: the presets and the run-dir writer import torch and pandas.
+    from auditor.model import PRESETS
+    from auditor.rundir import write_json
+
+
+    if not 0.5 <= confidence < 1:
+        raise UserError("--confidence must be in [0.5, 1)")
+    if canaries < 10:
+        raise UserError("--canaries must be >= 10")
+    if model is not None and model not in PRESETS:
+        raise UserError(f"--model {model!r}: verify-dp runs size presets ({', '.join(PRESETS)})")
+    if run:
+        if epsilon is not None or noise_multiplier is not None or records is not None or steps is not None \
+                or epochs is not None or delta is not None:
+            raise UserError("with RUN the claim is the run's: drop --epsilon/--noise-multiplier/--delta/--records/"
+                            "--epochs/--steps")
+        if out:
+            raise UserError("with RUN the result goes to RUN/audit/dp_verify.json: drop --out")
+        claim, recorded = claim_from_run(Path(run))
+        target = Path(run)
+    else:
+        if records is None:
+            raise UserError("give a RUN directory, or the claim's --records (and --epsilon or --noise-multiplier)")
+        if epsilon is None and noise_multiplier is None:
+            epsilon = 8.0
+        claim = claim_from_flags(epsilon=epsilon, noise_multiplier=noise_multiplier, delta=delta,
+                                   batch_size=batch_size, records=records, epochs=epochs, steps=steps,
+                                   max_grad_norm=max_grad_norm)
+        recorded = {"model": "small", "clipping": "auto", "processes": 1, "physical_batch_size": 128, "lr": 3e-3,
+                    "records": records}
+        target = Path(out) if out else None
+    model = model or recorded["model"]
+    if model not in PRESETS:
+        raise UserError(f"--model {model!r}: verify-dp runs size presets ({', '.join(PRESETS)})")
+    processes = processes or recorded["processes"]
+    if not 1 <= processes <= 16:
+        raise UserError("--processes must be in [1, 16]")
+    if (processes > 1) and (clipping or recorded["clipping"]) == "opacus":
+        raise UserError("several processes need the book-keeping engine (--clipping auto or bookkeeping)")
+    run_steps = run_steps or min(claim.steps, FAST_STEPS)
+    if not 1 <= run_steps <= claim.steps:
+        raise UserError(f"--run-steps must be in [1, {claim.steps}] (the claimed steps)")
+    stand_in = stand_in_records or min(recorded["records"], FAST_RECORDS)
+    if stand_in < 2 or int(claim.sample_rate * stand_in) < 1:
+        raise UserError(f"--stand-in-records {stand_in}: too few for one record per step at sample rate "
+                        f"{claim.sample_rate:.4g}")
+    trial = Trial(model=model, clipping=clipping or recorded["clipping"], processes=processes, records=stand_in,
+                    physical_batch_size=recorded["physical_batch_size"], steps=run_steps, lr=recorded["lr"],
+                    inserted=canaries, held_out=canaries, seed=seed)
+    if say is not None:
+        say(f"verify-dp: {model} preset, {trial.clipping} clipping, {processes} process(es), "
+                   f"{run_steps} of {claim.steps} steps on {stand_in} stand-in records, "
+                   f"sigma {claim.noise_multiplier:.3f}, q {claim.sample_rate:.4g}")
+    result = verify(claim, trial, confidence=confidence)
+    if "run_epsilon" in recorded:
+        result["run_epsilon"] = recorded["run_epsilon"]
+    if target is not None:
+        path = write_json(target / "audit" / "dp_verify.json", result)
+        if say is not None:
+            say(f"verify-dp: wrote {path}")
+    return result
