@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attacks.metrics import DEFAULT_FPRS, summarize
-from attacks.signals import SignalInput, create_signal, record_text
+from attacks.signals import SignalInput, available_signals, create_signal, record_text
 from canaries.scorer import Record, Scorer
 
 NO_REFERENCE = "no reference model"
@@ -29,7 +29,7 @@ class MiaConfig:
     """Settings of the ``mia`` audit.
 
     Attributes:
-        signals: registered signal names to run, in order.
+        signals: registered signal names to run, in order (default: every registered signal).
         signal_options: per-signal constructor options, by signal name.
         fprs: FPRs at which the TPR is reported.
         n_bootstrap: bootstrap replicates of the AUC interval.
@@ -39,7 +39,7 @@ class MiaConfig:
         seed: seed of the bootstrap.
     """
 
-    signals: tuple[str, ...] = ("loss", "zlib", "min_k", "min_k_pp", "reference")
+    signals: tuple[str, ...] = field(default_factory=available_signals)
     signal_options: dict[str, dict] = field(
         default_factory=lambda: {"min_k": {"fraction": 0.2}, "min_k_pp": {"fraction": 0.2}}
     )

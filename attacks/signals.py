@@ -5,8 +5,10 @@ those of a reference model where the signal needs one) into a score; a *higher
 score means "more likely a member"* throughout. The math is in pure functions
 below the classes' one-line ``score`` methods. Log-probabilities are natural.
 
-Register a new signal with :func:`register_signal`; build one by name with
-:func:`create_signal`, passing its options as keyword arguments.
+A new signal is one function registered with :func:`signal` (a class with options
+goes through :func:`register_signal`); the ``mia`` audit scores every registered
+signal and the report shows each. Build one by name with :func:`create_signal`,
+passing its options as keyword arguments.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -178,6 +180,43 @@ def register_signal(name: str, signal: type[Signal], *, force: bool = False) -> 
     if name in _SIGNALS and not force:
         raise ValueError(f"signal {name!r} is already registered")
     _SIGNALS[name] = signal
+
+
+def signal(name: str, *, needs_reference: bool = False) -> Callable[[Callable[[SignalInput], float]], Callable]:
+    """Decorator: register ``score(item: SignalInput) -> float`` as the signal ``name``; returns it unchanged.
+
+    Higher scores must mean "more likely a member". With ``needs_reference`` the
+    signal reads ``item.reference`` and runs only when there is a reference model.
+
+    Example::
+
+        @signal("max_loss")
+        def max_loss(item: SignalInput) -> float:
+            return float(np.min(item.stats.logprob))
+    """
+
+    def register(score: Callable[[SignalInput], float]) -> Callable[[SignalInput], float]:
+        def method(self, item: SignalInput) -> float:
+            return float(score(item))
+
+        cls = type(f"{name}_signal", (Signal,), {"name": name, "needs_reference": needs_reference, "score": method,
+                                                 "__doc__": score.__doc__})
+        register_signal(name, cls)
+        return score
+
+    return register
+
+
+def unregister_signal(name: str) -> None:
+    """Remove the signal ``name`` from the registry (a plugin's or a test's)."""
+    del _SIGNALS[name]
+
+
+def needs_reference(name: str) -> bool:
+    """Whether the registered signal ``name`` needs a reference model."""
+    if name not in _SIGNALS:
+        raise ValueError(f"unknown signal {name!r} (registered: {', '.join(_SIGNALS)})")
+    return _SIGNALS[name].needs_reference
 
 
 def available_signals() -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from auditor.audits import audit_run as audit
 from auditor.config import (AuditConfig, DataConfig, PolicyConfig, RunConfig, SampleConfig, TrainConfig,
                             from_mapping, load_yaml)
 from auditor.pipeline import generate, report, train
-from auditor.pipeline import run_all as run
+from auditor.chain import run_all as run
 from auditor.release import release
 from auditor.sweep.config import SweepConfig
 from auditor.train import is_main_process

@@ -1,4 +1,4 @@
-"""The stages, wired to the run directory: train -> generate -> audit -> report.
+"""The train, generate and report stages, wired to the run directory (auditor.chain runs them with the audits).
 
 Each stage reads and writes only the run directory and can be re-run alone.
 Input is validated completely before anything is written, so bad input leaves
@@ -7,12 +7,8 @@ no run directory behind (a one-line ``UserError``).
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import hashlib
 import json
 import logging
-import platform
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -22,29 +18,34 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-import auditor
 from auditor import data as data_io
-from auditor import schema_inference
 from auditor.codec import RowCodec, value_magnitude
 from auditor.config import (MAY_DIFFER_ON_RESUME, RUN_JSON_SECTIONS, DataConfig, RunConfig, SampleConfig, TrainConfig,
                             rows_to_generate)
 from auditor.dp.accounting import default_delta, select_domains
-from auditor.dp.ledger import CANARY_ROWS_FIELD_ONLY, SHIPPED_TOKENIZER, Fact, PrivacyLedger, fact, note_after_training
+from auditor.dp.ledger import CANARY_ROWS_FIELD_ONLY, SHIPPED_TOKENIZER, PrivacyLedger, fact, note_after_training
 from auditor.dp.secret import SecretSource
 from auditor.errors import UserError
+from auditor.fakes import fill_fakes
 from auditor.generate import generate_records
+from auditor.loading import (config_hash, load_codec, load_dataset, load_frames, load_trained_model, records_of,
+                             resolve_schema, versions)
 from auditor.model import (LoraSettings, describe_pretrained, is_preset, load_pretrained_tokenizer, merge_for_saving,
                            pretrained_for_codec)
 from auditor.overwrite import refuse_overwriting_inputs
-from auditor.progress import count_progress, train_progress
+from auditor.policies import load_policy, policy_file
 from auditor.rundir import RunDir, locks_run, read_json, write_json
 from auditor.schema import Column, Schema, parse_magnitude
 from auditor.train import broadcast_seed, fit, is_main_process, read_secret_source
 from canaries.manifest import Manifest
 from canaries.occurrences import scrub as scrub_canaries
 from canaries.plant import plant
+from reports.atomic import write_private
+from reports.build import build_report
+from reports.errors import ReportInputError
+from reports.provenance import current_digests, stale_files, stamp
+from reports.run_files import provenance_checked
 
 log = logging.getLogger(__name__)
 
@@ -69,61 +70,7 @@ def _resumed_config(run: RunDir, given: RunConfig) -> RunConfig:
     return saved
 
 
-def config_hash(cfg: dict) -> str:
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def versions() -> dict[str, str]:
-    import opacus
-    import transformers
-
-    return {"dp-auditor": auditor.__version__, "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "opacus": opacus.__version__, "numpy": np.__version__,
-            "pandas": pd.__version__}
-
-
 # ---------------------------------------------------------------------------- data
-
-def load_dataset(data: str | Path | pd.DataFrame | list) -> data_io.Dataset:
-    if isinstance(data, pd.DataFrame):
-        return data_io.dataset_from_frame(data)
-    if isinstance(data, (list, tuple)):
-        return data_io.dataset_from_texts(data)
-    return data_io.load_records(data)
-
-
-def resolve_schema(dataset: data_io.Dataset, schema_path: str | None) -> tuple[Schema, list[Fact]]:
-    """The schema and the facts of it that lie outside the DP guarantee (inferred columns)."""
-    if schema_path:
-        try:
-            schema = Schema.load(schema_path)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"schema {schema_path}: {exc}") from None
-    if dataset.is_text:
-        return (schema if schema_path else schema_inference.text_schema()), []
-    if schema_path:
-        missing = [n for n in schema.names if n not in dataset.frame.columns]
-        if missing:
-            raise UserError(f"schema {schema_path}: columns not in the data: {', '.join(missing)}")
-        from auditor.fakes import check_fake
-
-        for col in schema.columns:
-            try:
-                check_fake(col)
-            except ValueError as exc:
-                raise UserError(f"schema {schema_path}: {exc}") from None
-        schema_inference.require_valid(dataset.frame[schema.names], schema, name=dataset.name)
-        return schema, []
-    schema = schema_inference.infer_schema(dataset.frame)
-    return schema, [fact("schema_inferred", column=name, facts=facts)
-                    for name, facts in schema_inference.inferred_schema_facts(schema).items()]
-
-
-def records_of(frame: pd.DataFrame, schema: Schema) -> list:
-    if schema.text:
-        return frame[schema.columns[0].name].tolist()
-    return frame[schema.names].to_dict(orient="records")
-
 
 def _fill_domains(schema: Schema, train_frame: pd.DataFrame, cfg: DataConfig, ledger: PrivacyLedger | None,
                   rng: np.random.Generator) -> None:
@@ -313,8 +260,6 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
 def _finish_private_traces(run: RunDir, cfg: TrainConfig, losses: list[dict]) -> None:
     """Training is over: the secret generators' state always goes, the checkpoint unless
     --keep-checkpoints; the exact losses (non-DP statistics) are kept, privately, only with --keep-train-log."""
-    from reports.atomic import write_private
-
     run.secret_state.unlink(missing_ok=True)
     if not cfg.keep_checkpoints:
         run.clear_stage(run.checkpoint.parent)
@@ -345,39 +290,7 @@ def _canary_fields(manifest, codec: RowCodec, n: int) -> list[int | tuple[int, .
 
 
 def _save_private_frame(run: RunDir, frame: pd.DataFrame) -> None:
-    from reports.atomic import write_private
-
     write_private(run.data_copy, "\n".join(json.dumps(r) for r in frame.to_dict(orient="records")) + "\n")
-
-
-# ---------------------------------------------------------------------------- loading a run
-
-def load_codec(run: RunDir) -> RowCodec:
-    return RowCodec.from_dict(read_json(run.codec))
-
-
-def load_trained_model(run: RunDir, device: str = "auto") -> torch.nn.Module:
-    from auditor.model import load_model
-    from auditor.train import resolve_device
-
-    model = load_model(run.model)
-    return model.to(resolve_device(device)).eval()
-
-
-def load_frames(run: RunDir) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
-    """(train, holdout, is_text) of the run's input, canaries excluded; checks the data hash."""
-    meta = read_json(run.run_json)
-    if run.data_copy.exists():
-        lines = run.data_copy.read_text(encoding="utf-8").splitlines()
-        frame = pd.DataFrame([json.loads(x) for x in lines if x]).astype(str)
-    else:
-        path = meta["config"]["data"]["path"]
-        frame = data_io.load_records(path).frame
-        if data_io.data_hash(frame, key=run.salt()) != meta["data_hash"]:
-            raise UserError(f"{path}: the data changed since training (hash mismatch)")
-    train_idx, holdout_idx = data_io.load_split(run.split)
-    return (frame.iloc[train_idx].reset_index(drop=True), frame.iloc[holdout_idx].reset_index(drop=True),
-            bool(meta.get("text")))
 
 
 # ---------------------------------------------------------------------------- generate
@@ -407,8 +320,6 @@ def generate(out: str | Path, *, num_records: int | None = None, config: SampleC
     (``clear_invalidated``); generation.json records the model and synthetic file
     it belongs to.
     """
-    from reports.provenance import current_digests, stamp
-
     run = RunDir(Path(out))
     run.require_trained()
     cfg = config or SampleConfig()
@@ -440,13 +351,11 @@ def generate(out: str | Path, *, num_records: int | None = None, config: SampleC
     stats["scrubbed_pii_rows"] = 0
     text = codec.schema.text
     if not text and any(c.fake for c in codec.schema.columns):
-        from auditor.fakes import fill_fakes
-
         records = fill_fakes(records, codec.schema, seed=cfg.seed)
         stats["fake_columns"] = {c.name: c.fake for c in codec.schema.columns if c.fake}
     frame = pd.DataFrame({"text": records}) if text else pd.DataFrame(records, columns=codec.schema.names)
     if scrub_pii:
-        from auditor.pii import scrub_replayed
+        from auditor.pii import scrub_replayed  # Presidio and spaCy load only when the scrub is asked for
 
         train_frame, _, _ = load_frames(run)
         scrubbed, n = scrub_replayed(frame if not text else frame["text"].tolist(),
@@ -473,15 +382,14 @@ def generate(out: str | Path, *, num_records: int | None = None, config: SampleC
 def clear_invalidated(run: RunDir) -> list[Path]:
     """Remove every audit file whose recorded inputs differ from the run's files now; returns them.
 
-    Only the audits that record provenance (``auditor.audits.AUDIT_INPUTS``) are
-    considered; a file that is not valid JSON is left for the report to name.
+    The audit files are those the report checks (``reports.run_files.provenance_checked``:
+    the contract's and any other registered audit's); a file that is not valid JSON is
+    left for the report to name.
     """
-    from auditor.audits import AUDIT_INPUTS
-    from reports.provenance import stale_files
-
     contents = {}
-    for path in (run.audit / f"{name}.json" for name in AUDIT_INPUTS):
-        if not path.is_file():
+    for rel in provenance_checked(run.root):
+        path = run.root / rel
+        if path.parent != run.audit or not path.is_file():
             continue
         try:
             contents[path] = read_json(path)
@@ -512,10 +420,7 @@ class ReportOutcome:
 @locks_run
 def report(out: str | Path, *, policy: str | None = None) -> ReportOutcome:
     """Build report.json/html/md from the run's files, with a verdict when a policy is given."""
-    from auditor.policies import load_policy, policy_file
-    from reports.build import build_report
-    from reports.errors import ReportInputError
-    from reports.write import write_report
+    from reports.write import write_report  # matplotlib loads only when a report is written
 
     run = RunDir(Path(out))
     refuse_overwriting_inputs({"--policy": policy_file(policy)}, {"report": run.report_files()})
@@ -525,80 +430,3 @@ def report(out: str | Path, *, policy: str | None = None) -> ReportOutcome:
     except ReportInputError as exc:
         raise UserError(str(exc)) from None
     return ReportOutcome(record=record, paths=write_report(out, record))
-
-
-# ---------------------------------------------------------------------------- everything
-
-@dataclass
-class RunOutcome:
-    run: RunDir
-    privacy: dict
-    generation: dict
-    report: ReportOutcome
-    timings: dict[str, float]
-
-    @property
-    def exit_code(self) -> int:
-        return self.report.exit_code
-
-    def summary(self) -> str:
-        """What a user reads at the end of `auditor run` / `auditor demo`."""
-        from reports.summary import headline
-
-        r = self.run.root
-        lines = [  # epsilon is stated once, in the headline below
-            f"run directory   {r}",
-            f"  model         {self.run.model}",
-            f"  synthetic     {self.run.existing_synthetic()}  ({self.generation['released']} rows, "
-            f"validity {self.generation['validity']:.1%})",
-            f"  audits        {self.run.audit}/",
-            f"  report        {self.report.paths['html']}",
-            f"                {self.report.paths['md']}",
-            f"                {self.report.paths['json']}",
-        ]
-        lines.append("")
-        heads = headline(self.report.record)
-        width = max([16] + [len(h.label) + 2 for h in heads])  # "Membership inference" is wider than 16
-        lines += [f"{h.label:<{width}}{h.value}  {h.detail}".rstrip() for h in heads]
-        lines.append(f"{'time':<{width}}" + ", ".join(f"{k} {v:.0f} s" for k, v in self.timings.items()))
-        lines.append(f"{'verdict':<{width}}{self.report.verdict.upper()}")
-        return "\n".join(lines)
-
-
-def run_all(data, out: str | Path, *, config: RunConfig, policy: str | None = None, force: bool = False,
-            quiet: bool = False) -> RunOutcome:
-    """train -> generate -> audit -> report into ``out``, each stage with ``config``'s section.
-
-    ``policy``, when given, replaces ``config.policy.name``.
-    """
-    from auditor.audits import audit_run
-
-    config = copy.deepcopy(config)
-    if policy is not None:
-        config.policy.name = policy
-    policy = config.policy.name
-    if policy is not None:
-        from auditor.policies import load_policy, policy_file
-
-        load_policy(policy)  # a bad policy is bad input: fail before training
-        refuse_overwriting_inputs({"--policy": policy_file(policy)}, {"--out": RunDir(Path(out)).tool_paths()})
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-    with train_progress(quiet) as progress:
-        trained = train(data, out, config=config, force=force, progress=progress)
-    timings["train"] = time.perf_counter() - t
-    # The other stages take the run's lock again; holding it across them keeps other writers out in between.
-    with trained.run.locked():
-        t = time.perf_counter()
-        with count_progress(quiet, "generate") as progress:
-            gen = generate(out, config=config.generate, progress=progress, device=config.train.device)
-        timings["generate"] = time.perf_counter() - t
-        t = time.perf_counter()
-        stage = None if quiet else (lambda s: print(f"audit: {s}", flush=True))
-        audit_run(out, config=dataclasses.replace(config.audit, seed=config.train.seed or 0),
-                  device=config.train.device, stage=stage)
-        timings["audit"] = time.perf_counter() - t
-        t = time.perf_counter()
-        rep = report(out, policy=policy)
-        timings["report"] = time.perf_counter() - t
-    return RunOutcome(run=trained.run, privacy=trained.privacy, generation=gen.stats, report=rep, timings=timings)

@@ -1,4 +1,9 @@
-"""Progress display of the long stages (training steps, generated rows), for the CLI and the API alike.
+"""Progress of the long stages (training steps, generated rows, audits), for the CLI and the API alike.
+
+The stages take progress as callbacks; :class:`Progress` (silent) bundles those of
+the whole chain (auditor.chain), :class:`TerminalProgress` draws them as tqdm bars
+and one line per audit. It lives below the chain and the commands, so no module of
+the core imports the CLI layer.
 
 A bar is drawn at its first update, so that input refused before any work starts
 (a missing file, a bad schema, a bad setting) prints its error line alone.
@@ -11,6 +16,26 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from reports.summary import fmt_epsilon
+
+TrainCallback = Callable[[int, int, float, "float | None"], None]  # (step, steps, loss, epsilon so far)
+CountCallback = Callable[[int, int], None]  # (done, total)
+
+
+class Progress:
+    """How the chain reports progress; this base reports nothing."""
+
+    @contextmanager
+    def training(self, resumed: bool) -> Iterator[TrainCallback | None]:
+        """Around training: yields the callback ``fit`` calls each step (or None)."""
+        yield None
+
+    @contextmanager
+    def generating(self) -> Iterator[CountCallback | None]:
+        """Around generation: yields the callback called as rows are sampled (or None)."""
+        yield None
+
+    def audit(self, name: str) -> None:
+        """An audit (or a step of one) starts."""
 
 
 def silence_library_bars() -> None:
@@ -77,3 +102,24 @@ def count_progress(quiet: bool, desc: str) -> Iterator[Callable[[int, int], None
     finally:
         if state["bar"] is not None:
             state["bar"].close()
+
+
+class TerminalProgress(Progress):
+    """The chain's progress as `auditor run` and `auditor demo` show it; nothing but warnings with ``quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    @contextmanager
+    def training(self, resumed: bool) -> Iterator[TrainCallback | None]:
+        with train_progress(self.quiet) as update:
+            yield update
+
+    @contextmanager
+    def generating(self) -> Iterator[CountCallback | None]:
+        with count_progress(self.quiet, "generate") as update:
+            yield update
+
+    def audit(self, name: str) -> None:
+        if not self.quiet:
+            print(f"audit: {name}", flush=True)

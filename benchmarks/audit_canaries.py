@@ -26,12 +26,11 @@ from pathlib import Path
 
 from attacks.dp_audit import DpAuditConfig as BoundConfig
 from attacks.dp_audit import perfect_one_run_epsilon
-from auditor.audits import run_model_audits
+from auditor.audits import audit_run, registered_audits
 from auditor.commands.demo import DEMO_CANARIES, DEMO_TRAIN
-from auditor.data import DEMO_CSV, DEMO_SCHEMA
-from auditor.pipeline import load_frames, train
-from auditor.rundir import RunDir
 from auditor.config import AuditConfig, DataConfig, RunConfig, TrainConfig
+from auditor.data import DEMO_CSV, DEMO_SCHEMA
+from auditor.pipeline import train
 from canaries.config import CanaryConfig
 
 
@@ -50,11 +49,10 @@ def cost(count: int, *, model: str, epochs: float, root: Path) -> dict[str, floa
     t = time.process_time()
     trained = train(DEMO_CSV, out, config=cfg, force=True)
     seconds = {"train_cpu_s": time.process_time() - t}
-    run = RunDir(out)
-    train_frame, holdout, _ = load_frames(run)
     marks: list[tuple[str, float]] = []
-    run_model_audits(run, config=AuditConfig(reference=False), train=train_frame, holdout=holdout, device="cpu",
-                     stage=lambda name: marks.append((name, time.process_time())))
+    model_audits = tuple(spec.name for spec in registered_audits() if spec.needs_model)
+    audit_run(out, config=AuditConfig(audits=model_audits, reference=False), device="cpu",
+              stage=lambda name: marks.append((name, time.process_time())))
     end = time.process_time()
     for (name, start), (_, stop) in zip(marks, marks[1:] + [("end", end)]):
         seconds[f"{name}_cpu_s"] = stop - start

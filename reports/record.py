@@ -6,7 +6,8 @@ is documented in docs/report.md.
 
 Audit sections are copied verbatim from ``audit/*.json`` (so a value in the
 report is the value the audit wrote); a section whose audit did not run is
-absent, never filled with defaults.
+absent, never filled with defaults. An audit registered beyond the contract
+(``auditor.audits.register_audit``) appears verbatim under ``other_audits``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from reports.run_files import RunFiles
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 AUDIT_SECTIONS = ("privacy", "dp_verify", "generation", "canaries", "mia", "audit", "distance", "pii", "quality",
                   "duplicates", "anonymity")
@@ -68,5 +69,7 @@ def assemble(files: RunFiles, *, policy: Mapping[str, Any] | None, checks: list[
     for name in AUDIT_SECTIONS:
         if name in files.sections:
             record[name] = files.sections[name]
+    if files.other_audits:
+        record["other_audits"] = {name: dict(content) for name, content in sorted(files.other_audits.items())}
     record["reproducibility"] = reproducibility(files.sections.get("run"), files.hashes)
     return record

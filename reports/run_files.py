@@ -4,7 +4,8 @@ Validated once here, at the boundary: a file that is present must be valid
 JSON without NaN/Infinity, be a mapping, and hold the contract's minimum keys.
 A file that is absent means its stage did not run; its report section is then
 left out. Every file a stage computed from the model or the synthetic data
-(``PROVENANCE_CHECKED``) must still match those inputs (``reports.provenance``),
+(``PROVENANCE_CHECKED``, and any other ``audit/<name>.json``: an audit registered
+beyond the contract) must still match those inputs (``reports.provenance``),
 else the run is refused: a report never mixes numbers about different data.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,29 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 # sections whose file records its inputs; the stage that rewrites each (run.json and
-# privacy.json are written by training, which starts a run afresh)
+# privacy.json are written by training, which starts a run afresh). Every other
+# ``audit/<name>.json`` (an audit registered beyond this contract) records its inputs
+# too and is rewritten by ``auditor audit --only <name>`` (``other_audit_files``).
+# tests/test_audit_registry.py checks that the audits here are those of auditor's registry.
 PROVENANCE_CHECKED: dict[str, str] = {"generation": "generate", "canaries": "exposure", "mia": "mia",
                                       "audit": "dp_audit", "distance": "distance", "pii": "pii",
                                       "quality": "quality", "duplicates": "duplicates", "anonymity": "anonymity"}
+AUDIT_DIR = "audit"
+
+
+def other_audit_files(root: str | Path) -> dict[str, str]:
+    """``audit/<name>.json`` files that no section of ``SOURCES`` reads: rel path -> audit name."""
+    folder = Path(root) / AUDIT_DIR
+    if not folder.is_dir():
+        return {}
+    known = {rel for rel, _ in SOURCES.values()}
+    return {f"{AUDIT_DIR}/{p.name}": p.stem for p in sorted(folder.glob("*.json"))
+            if p.is_file() and not p.name.startswith(".") and f"{AUDIT_DIR}/{p.name}" not in known}
+
+
+def provenance_checked(root: str | Path) -> dict[str, str]:
+    """Every file of the run that must record its inputs: rel path -> the stage that rewrites it."""
+    return {SOURCES[s][0]: stage for s, stage in PROVENANCE_CHECKED.items()} | other_audit_files(root)
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,7 @@ class RunFiles:
 
     sections: dict[str, dict[str, Any]]
     hashes: dict[str, str]
+    other_audits: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _reject_constant(name: str) -> Any:
@@ -99,9 +120,14 @@ def read_run(run_dir: str | Path) -> RunFiles:
             raise ReportInputError(f"{rel}: missing key(s) {', '.join(missing)} (see docs/audit-contract.md)")
         sections[section] = data
         hashes[rel] = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    if not sections:
+    extra = other_audit_files(root)
+    others = {name: read_json(root / rel, rel) for rel, name in extra.items()}
+    for rel in extra:
+        hashes[rel] = "sha256:" + hashlib.sha256((root / rel).read_bytes()).hexdigest()
+    if not sections and not others:
         expected = ", ".join(rel for rel, _ in SOURCES.values())
         raise ReportInputError(f"{root}: no run files found (expected any of {expected})")
-    check_current(root, {SOURCES[s][0]: sections[s] for s in PROVENANCE_CHECKED if s in sections},
-                  refresh={SOURCES[s][0]: stage for s, stage in PROVENANCE_CHECKED.items()})
-    return RunFiles(sections=sections, hashes=hashes)
+    present = {SOURCES[s][0]: sections[s] for s in PROVENANCE_CHECKED if s in sections}
+    present |= {rel: others[name] for rel, name in extra.items()}
+    check_current(root, present, refresh=provenance_checked(root))
+    return RunFiles(sections=sections, hashes=hashes, other_audits=others)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from auditor.audits import AUDIT_INPUTS
+from auditor.audits import registered_audits
 from reports.atomic import write_private
 from reports.provenance import SALT_FILE, current_digests, read_salt, stamp
 
@@ -195,8 +195,9 @@ def write_run(root: Path, files: dict[str, dict], *, omit: tuple[str, ...] = ())
             continue
         data = files[rel]
         if rel in stamped:
-            # what generate and each audit record (auditor.audits.AUDIT_INPUTS)
-            names = ("model", "synthetic") if rel == "generation.json" else AUDIT_INPUTS[Path(rel).stem]
+            # what generate and each audit record (auditor.audits.register_audit)
+            inputs = {spec.name: spec.inputs for spec in registered_audits()}
+            names = ("model", "synthetic") if rel == "generation.json" else inputs[Path(rel).stem]
             data = stamp(data, current_digests(root, names, salt))
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,12 @@ from attacks.signals import (
     create_signal,
     lowest_fraction_mean,
     mean_loss,
+    needs_reference,
     record_text,
     register_signal,
+    signal,
     standardised_logprob,
+    unregister_signal,
 )
 from canaries.scorer import TokenStats
 
@@ -91,7 +94,30 @@ def test_registry():
             return 1.0
 
     register_signal("constant_test", Constant)
-    assert create_signal("constant_test").score(SignalInput(stats=STATS, text="")) == 1.0
+    try:
+        assert create_signal("constant_test").score(SignalInput(stats=STATS, text="")) == 1.0
+    finally:
+        unregister_signal("constant_test")  # MiaConfig() scores every registered signal
+    assert "constant_test" not in available_signals()
+
+
+def test_a_signal_is_one_registered_function():
+    @signal("lowest_token_test")
+    def lowest_token(item):
+        """The least likely token's log-probability."""
+        return np.min(item.stats.logprob)
+
+    try:
+        made = create_signal("lowest_token_test")
+        assert made.score(SignalInput(stats=STATS, text="")) == -6.0 and not made.needs_reference
+        assert "lowest_token_test" in available_signals() and not needs_reference("lowest_token_test")
+        with pytest.raises(ValueError, match="already registered"):
+            signal("lowest_token_test")(lowest_token)
+    finally:
+        unregister_signal("lowest_token_test")
+    assert needs_reference("reference") and not needs_reference("loss")
+    with pytest.raises(ValueError, match="unknown signal"):
+        needs_reference("lowest_token_test")
 
 
 def test_bad_inputs_are_named():

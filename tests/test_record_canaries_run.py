@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auditor.pipeline import DataConfig, RunConfig, load_codec, load_trained_model, train
+from auditor.config import DataConfig, RunConfig
+from auditor.loading import load_codec, load_trained_model
+from auditor.pipeline import train
 from auditor.schema import Column, Schema
 from auditor.scoring import ModelScorer
 from auditor.train import TrainConfig

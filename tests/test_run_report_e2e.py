@@ -79,7 +79,7 @@ def test_report_leaks_no_canary_secret_and_no_training_pii(nodp_run):
     # the canary records' full note values (name + PIN) must not appear either
     secrets |= {c.record["note"] for c in manifest.canaries if isinstance(c.record, dict)}
     assert not find_leaks(texts, secrets)
-    from auditor.pipeline import load_frames
+    from auditor.loading import load_frames
     from auditor.rundir import RunDir
 
     train_frame, _, _ = load_frames(RunDir(run))

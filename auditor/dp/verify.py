@@ -138,7 +138,8 @@ def stand_in_sequences(records: int):
     """``records`` rows of the bundled fake demo table (cycled), encoded, and the codec."""
     from auditor.codec import RowCodec
     from auditor.data import DEMO_CSV, DEMO_SCHEMA
-    from auditor.pipeline import _fill_domains, load_dataset, records_of, resolve_schema
+    from auditor.loading import load_dataset, records_of, resolve_schema
+    from auditor.pipeline import _fill_domains
 
     dataset = load_dataset(DEMO_CSV)
     schema, _ = resolve_schema(dataset, str(DEMO_SCHEMA))

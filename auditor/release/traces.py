@@ -117,7 +117,7 @@ def training_pii(run: RunDir, *, ner: bool) -> dict[str, str]:
     import pandas as pd
 
     from auditor.pii import analyze
-    from auditor.pipeline import load_frames
+    from auditor.loading import load_frames
     from auditor.schema import Schema
 
     train, holdout, text = load_frames(run)

@@ -24,10 +24,11 @@ import threading
 import time
 import traceback
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 STAGES = ("train", "generate", "audit", "report")
 Notify = Callable[[str], None]
@@ -121,14 +122,21 @@ def _short(filename: str) -> str:
 # ---------------------------------------------------------------------------- the stages
 
 def run_stages(job: PointJob, notify: Notify) -> dict[str, Any]:
-    """Run the stages the point still needs; returns its final status (also written to the status file)."""
+    """Run the stages of ``auditor.chain`` the point still needs; returns its final status (also written to the
+    status file)."""
+    # the chain imports torch: loaded only here, after the worker has set its thread limits
+    from auditor.chain import STAGES as CHAIN
+
     status = read_status(job.status_path) or new_status(job.id)
     status.update(state="running", error=None, pid=os.getpid())
     stage = None
     try:
-        for stage in STAGES:
-            if _needed(stage, job, status):
-                _run_stage(stage, job, status, notify)
+        chain_job = _chain_job(job)
+        progress = _NotifyProgress(notify)
+        for step in CHAIN:
+            stage = step.name
+            if _needed(step, chain_job, status):
+                _run_stage(step, chain_job, status, progress, job)
         status.update(state="done", stage=None)
     except Exception as exc:  # the point fails, the sweep goes on: record type and where, never the text
         status.update(state="failed", error=failure(exc, stage))
@@ -136,85 +144,63 @@ def run_stages(job: PointJob, notify: Notify) -> dict[str, Any]:
     return status
 
 
-def _needed(stage: str, job: PointJob, status: dict[str, Any]) -> bool:
-    root = Path(job.run_dir)
-    if stage == "train":
-        return not (root / "model" / "privacy.json").exists()
-    if stage == "generate":
-        return not (root / "generation.json").exists()
-    if stage == "audit":
-        return not status["stages"]["audit"]["done"]
-    return True  # report: the runner starts a worker only for points without a report under this policy
+def _chain_job(job: PointJob):
+    """The point as a resumable ``auditor.chain.ChainJob``."""
+    from auditor.chain import ChainJob
+    from auditor.config import RunConfig
+
+    return ChainJob(data=job.data, out=Path(job.run_dir), config=RunConfig.from_dict(job.config), resume=True,
+                    outside=("sweep_selection",))
 
 
-def _run_stage(stage: str, job: PointJob, status: dict[str, Any], notify: Notify) -> None:
-    record = status["stages"][stage]
+def _needed(step, chain_job, status: dict[str, Any]) -> bool:
+    if step.name == "audit" and status["stages"]["audit"]["done"]:
+        return False
+    # the report: the runner starts a worker only for points without a report under this policy
+    return not step.done(chain_job.run)
+
+
+def _run_stage(step, chain_job, status: dict[str, Any], progress, job: PointJob) -> None:
+    from auditor.chain import run_stage
+
+    record = status["stages"][step.name]
     record["attempts"] += 1
     record["done"] = False
-    if stage in ("train", "generate"):
+    if step.name in ("train", "generate"):
         status["stages"]["audit"]["done"] = False  # new model or new data: audit again
-    status["stage"] = stage
+    status["stage"] = step.name
     write_status(job.status_path, status)
-    notify(stage)
+    progress.notify(step.name)
     t0 = time.perf_counter()
-    _STAGE_FUNCTIONS[stage](job, notify)
+    run_stage(step, chain_job, progress)
     record["seconds"] = round(record["seconds"] + time.perf_counter() - t0, 2)
     record["done"] = True
     write_status(job.status_path, status)
 
 
-def _train(job: PointJob, notify: Notify) -> None:
-    from auditor.config import RunConfig
-    from auditor.pipeline import train
-    from auditor.rundir import RunDir
+class _NotifyProgress:
+    """The chain's progress as messages to the sweep's parent process (training: at most one a second)."""
 
-    root = Path(job.run_dir)
-    resume = RunDir(root).checkpoint.exists() and RunDir(root).secret_state.exists()
-    force = not resume and root.is_dir() and any(root.iterdir())  # killed before its first checkpoint
-    last = [0.0]
+    def __init__(self, notify: Notify) -> None:
+        self.notify = notify
 
-    def progress(step: int, steps: int, loss: float, eps: float | None) -> None:
-        if time.monotonic() - last[0] >= 1.0 or step == steps:
-            last[0] = time.monotonic()
-            notify(f"train {step}/{steps}" + (" (resumed)" if resume else ""))
+    @contextmanager
+    def training(self, resumed: bool) -> Iterator[Callable[[int, int, float, float | None], None]]:
+        last = [0.0]
 
-    train(job.data, root, config=RunConfig.from_dict(job.config), resume=resume, force=force, progress=progress,
-          outside=["sweep_selection"])
+        def update(step: int, steps: int, loss: float, eps: float | None) -> None:
+            if time.monotonic() - last[0] >= 1.0 or step == steps:
+                last[0] = time.monotonic()
+                self.notify(f"train {step}/{steps}" + (" (resumed)" if resumed else ""))
 
+        yield update
 
-def _generate(job: PointJob, notify: Notify) -> None:
-    from auditor.config import RunConfig
-    from auditor.pipeline import generate
-    from auditor.rundir import RunDir
+    @contextmanager
+    def generating(self) -> Iterator[Callable[[int, int], None]]:
+        yield lambda done, total: self.notify(f"generate {done}/{total}")
 
-    root = Path(job.run_dir)
-    RunDir(root).clear_stage(root / "audit")  # audits of earlier synthetic data would describe other rows
-    config = RunConfig.from_dict(job.config)
-    generate(root, config=config.generate, device=config.train.device,
-             progress=lambda done, total: notify(f"generate {done}/{total}"))
-
-
-def _audit(job: PointJob, notify: Notify) -> None:
-    from dataclasses import replace
-
-    from auditor.audits import audit_run
-    from auditor.config import ALL_AUDITS, RunConfig
-
-    root = Path(job.run_dir)
-    config = RunConfig.from_dict(job.config)
-    todo = tuple(a for a in ALL_AUDITS if not (root / "audit" / f"{a}.json").exists())
-    audit_run(root, config=replace(config.audit, audits=todo, seed=config.train.seed),
-              device=config.train.device, stage=lambda name: notify(f"audit: {name}"))
-
-
-def _report(job: PointJob, notify: Notify) -> None:
-    from auditor.pipeline import report
-
-    report(job.run_dir, policy=job.config["policy"]["name"])
-
-
-_STAGE_FUNCTIONS: dict[str, Callable[[PointJob, Notify], None]] = {
-    "train": _train, "generate": _generate, "audit": _audit, "report": _report}
+    def audit(self, name: str) -> None:
+        self.notify(f"audit: {name}")
 
 
 # ---------------------------------------------------------------------------- the worker process

@@ -83,7 +83,7 @@ def prepare(config: SweepConfig, out: Path) -> _Prepared:
             training settings, or ``out`` holding a sweep with other shared settings.
     """
     from auditor import data as data_io
-    from auditor.pipeline import load_dataset, resolve_schema
+    from auditor.loading import load_dataset, resolve_schema
 
     sweep = SweepDir(out)
     if out.exists() and not out.is_dir():
