@@ -45,7 +45,8 @@ from auditor import data as data_io
 from auditor.codec import RowCodec
 from auditor.config import AuditConfig, TrainConfig
 from auditor.errors import UserError
-from auditor.loading import config_hash, load_codec, load_frames, load_trained_model, records_of, resolve_schema, versions
+from auditor.loading import (config_hash, load_codec, load_frames, load_trained_model, records_of, resolve_schema,
+                             versions)
 from auditor.overwrite import refuse_overwriting_inputs
 from auditor.rundir import RunDir, locks_run, read_json, write_json
 from auditor.schema import Schema

@@ -122,8 +122,7 @@ def _short(filename: str) -> str:
 # ---------------------------------------------------------------------------- the stages
 
 def run_stages(job: PointJob, notify: Notify) -> dict[str, Any]:
-    """Run the stages of ``auditor.chain`` the point still needs; returns its final status (also written to the
-    status file)."""
+    """Run the ``auditor.chain`` stages the point still needs; returns its final status (also in the status file)."""
     # the chain imports torch: loaded only here, after the worker has set its thread limits
     from auditor.chain import STAGES as CHAIN
 
