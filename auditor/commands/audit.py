@@ -11,7 +11,9 @@ from auditor.errors import UserError
 
 @click.command("audit")
 @click.argument("run", required=False, type=click.Path(file_okay=False))
-@click.option("--only", default=None, help="Comma-separated subset of the registered audits (default: all; an unknown name is refused with the list).")
+@click.option("--only", default=None,
+              help="Comma-separated subset of the registered audits (default: all; an unknown name is refused, "
+                   "with the list).")
 @click.option("--synthetic", type=click.Path(dir_okay=False), help="Model-free mode: synthetic data from any generator.")
 @click.option("--train", "train_file", type=click.Path(dir_okay=False), help="Model-free mode: the real training data.")
 @click.option("--holdout", type=click.Path(dir_okay=False), help="Model-free mode: real records not used for training.")
