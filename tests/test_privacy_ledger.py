@@ -129,7 +129,9 @@ def test_fit_is_a_loop_without_dp_branches():
 
 def test_each_outside_fact_appears_once_with_its_sentence(tmp_path, demo_small_csv):
     """Inferred schema + reproducible noise + PII replay scrub (twice): every fact once, in the ledger's words."""
-    from auditor.pipeline import RunConfig, generate, load_dataset, resolve_schema, train
+    from auditor.config import RunConfig
+    from auditor.loading import load_dataset, resolve_schema
+    from auditor.pipeline import generate, train
     from canaries.config import CanaryConfig
 
     cfg = RunConfig(train=TrainConfig(model="tiny", epochs=1.0, batch_size=32, lr=0.01, seed=3, reproducible_noise=7,
@@ -154,7 +156,8 @@ def test_run_summary_states_epsilon_once(tmp_path):
     """`auditor run` / `auditor demo` end with epsilon once, in the one format."""
     from report_runs import dp_run, write_run
 
-    from auditor.pipeline import ReportOutcome, RunOutcome
+    from auditor.chain import RunOutcome
+    from auditor.pipeline import ReportOutcome
     from auditor.rundir import RunDir
     from reports.build import build_report
 
