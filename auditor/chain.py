@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from auditor.audits import audit_names, audit_run
+from auditor.audits import audit_names, audit_run, selected_audits
 from auditor.config import RunConfig
 from auditor.overwrite import refuse_overwriting_inputs
 from auditor.pipeline import ReportOutcome, generate, report, train
@@ -112,6 +112,7 @@ def check_job(job: ChainJob) -> None:
         load_policy(job.policy)  # a bad policy is bad input: fail before training
         refuse_overwriting_inputs({"--policy": policy_file(job.policy)}, {"--out": job.run.tool_paths()})
     job.config.validate()  # and so are bad settings of the later stages
+    selected_audits(job.config.audit)  # and audit names the registry does not know
 
 
 @dataclass

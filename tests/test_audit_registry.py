@@ -130,3 +130,13 @@ def test_a_resumed_chain_skips_what_the_run_holds(toy_registrations, demo_small_
     assert set(again.timings) == {"audit", "report"}  # train and generate were done
     assert (tmp_path / "run" / "model" / "model.safetensors").read_bytes() == weights
     assert (tmp_path / "run" / "audit" / "toy_rows.json").exists()
+
+
+def test_the_chain_refuses_an_unknown_audit_before_training(demo_small_csv, tmp_path):
+    from auditor.chain import ChainJob, run_chain
+    from auditor.config import RunConfig
+
+    cfg = RunConfig(audit=AuditConfig(audits=("mia", "nope")))
+    with pytest.raises(UserError, match=r"unknown audit\(s\): nope"):
+        run_chain(ChainJob(data=demo_small_csv, out=tmp_path / "run", config=cfg))
+    assert not (tmp_path / "run").exists()
