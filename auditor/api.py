@@ -17,10 +17,10 @@
 
 from auditor.audits import audit_files
 from auditor.audits import audit_run as audit
+from auditor.chain import run_all as run
 from auditor.config import (AuditConfig, DataConfig, PolicyConfig, RunConfig, SampleConfig, TrainConfig,
                             from_mapping, load_yaml)
 from auditor.pipeline import generate, report, train
-from auditor.chain import run_all as run
 from auditor.release import release
 from auditor.sweep.config import SweepConfig
 from auditor.train import is_main_process
