@@ -27,7 +27,7 @@ from pathlib import Path
 from attacks.dp_audit import DpAuditConfig as BoundConfig
 from attacks.dp_audit import perfect_one_run_epsilon
 from auditor.audits import audit_run, registered_audits
-from auditor.commands.demo import DEMO_CANARIES, DEMO_TRAIN
+from auditor.commands.demo import DEMO
 from auditor.config import AuditConfig, DataConfig, RunConfig, TrainConfig
 from auditor.data import DEMO_CSV, DEMO_SCHEMA
 from auditor.pipeline import train
@@ -42,10 +42,10 @@ def power_table(delta: float) -> None:
 
 def cost(count: int, *, model: str, epochs: float, root: Path) -> dict[str, float]:
     out = root / f"m{count}"
-    settings = dict(DEMO_TRAIN, model=model, epochs=epochs)
+    settings = {k: v for k, v in DEMO["train"].items() if k != "seed"} | {"model": model, "epochs": epochs}
     cfg = RunConfig(data=DataConfig(path=str(DEMO_CSV), schema=str(DEMO_SCHEMA)),
                     train=TrainConfig(dp=True, epsilon=8.0, seed=0, **settings),
-                    canaries=CanaryConfig(audit_canaries=count, **DEMO_CANARIES))
+                    canaries=CanaryConfig(audit_canaries=count, **DEMO["canaries"]))
     t = time.process_time()
     trained = train(DEMO_CSV, out, config=cfg, force=True)
     seconds = {"train_cpu_s": time.process_time() - t}
@@ -56,7 +56,7 @@ def cost(count: int, *, model: str, epochs: float, root: Path) -> dict[str, floa
     end = time.process_time()
     for (name, start), (_, stop) in zip(marks, marks[1:] + [("end", end)]):
         seconds[f"{name}_cpu_s"] = stop - start
-    demo_steps = math.ceil(DEMO_TRAIN["epochs"] * trained.privacy["n_records"] / DEMO_TRAIN["batch_size"])
+    demo_steps = math.ceil(DEMO["train"]["epochs"] * trained.privacy["n_records"] / DEMO["train"]["batch_size"])
     return {"planted_rows": trained.privacy["n_records"], "steps": trained.privacy["steps"],
             "demo_steps": demo_steps, "epsilon": trained.privacy["epsilon"],
             "delta": trained.privacy["delta"], **seconds}
