@@ -24,7 +24,7 @@ import torch
 
 import auditor
 from auditor import data as data_io
-from auditor import schema_inference
+from auditor import identifiers, schema_inference
 from auditor.bounds import DATA, check_fields
 from auditor.codec import RowCodec, value_magnitude
 from auditor.dp.accounting import default_delta, select_domains
@@ -55,6 +55,7 @@ class DataConfig:
     domains: str = "dp"  # categorical domains not declared: "dp" (selected with DP) or "data" (opt-in, outside)
     domain_noise: float = 4.0  # noise multiplier of the DP domain selection
     domain_delta_share: float = 0.1  # share of delta spent on the selection threshold
+    learn_identifiers: bool = False  # inferred schema: learn detected direct identifiers instead of faking them
 
     def __post_init__(self) -> None:
         check_fields(self, DATA)
@@ -149,6 +150,15 @@ def resolve_schema(dataset: data_io.Dataset, schema_path: str | None) -> tuple[S
     return schema, schema_inference.schema_facts_outside_guarantee(schema)
 
 
+def fake_identifiers(schema: Schema, frame: pd.DataFrame, *, ner: bool = True) -> tuple[Schema, "identifiers.Detection"]:
+    """The inferred ``schema`` with detected direct identifiers declared fake, and the detection.
+
+    The detection reads the private data outside DP (``auditor.identifiers``).
+    """
+    detection = identifiers.detect_identifiers(frame, schema, ner=ner)
+    return identifiers.apply_detection(schema, detection, frame), detection
+
+
 def records_of(frame: pd.DataFrame, schema: Schema) -> list:
     if schema.text:
         return frame[schema.columns[0].name].tolist()
@@ -210,11 +220,12 @@ class TrainOutcome:
 
 def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool = False, resume: bool = False,
           progress: Callable[[int, int, float, float | None], None] | None = None,
-          outside: Sequence[str] = ()) -> TrainOutcome:
+          outside: Sequence[str] = (), echo: Callable[[str], None] | None = None) -> TrainOutcome:
     """Train a synthesizer on ``data`` (a path, a DataFrame or a list of texts) into run dir ``out``.
 
     ``outside``: what the caller knows lies outside the guarantee (a sweep's choice among
-    its points), added to ``privacy.json``'s ``outside_guarantee``.
+    its points), added to ``privacy.json``'s ``outside_guarantee``. ``echo`` receives
+    what the user should read before training starts (the identifier decisions).
     """
     cfg = config or RunConfig()
     run = RunDir(Path(out))
@@ -238,6 +249,12 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
         cfg.data.path = str(Path(data).resolve())
     schema, schema_outside = resolve_schema(dataset, cfg.data.schema)
     outside = schema_outside + list(outside)
+    detection = None
+    if cfg.data.schema is None and not dataset.is_text and not cfg.data.learn_identifiers:
+        schema, detection = fake_identifiers(schema, dataset.frame)
+        outside.append(identifiers.outside_guarantee_line(detection))
+        if echo is not None:
+            echo(identifiers.decision_table(detection))
     frame = dataset.frame
     if len(frame) < 2:
         raise UserError(f"{dataset.name}: {len(frame)} record(s); DP training needs many more")
@@ -336,6 +353,8 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
         else:
             privacy["tokenizer"] = f"the pretrained model's own tokenizer ({pretrained}; public, data-independent)"
             privacy["pretrained"] = describe_pretrained(pretrained, result.model)
+        if detection is not None:
+            privacy["identifier_detection"] = detection.to_dict()
         privacy["not_learned"] = [f"{c.name}: fresh fakes ({c.fake}), drawn independently of the data"
                                   for c in schema.columns if c.fake]
         if main:
@@ -625,7 +644,8 @@ def run_all(data, out: Path, *, config: RunConfig, num_records: int | None = Non
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with train_progress(quiet) as progress:
-        trained = train(data, out, config=config, force=force, progress=progress)
+        trained = train(data, out, config=config, force=force, progress=progress,
+                        echo=None if quiet else (lambda s: print(s, flush=True)))
     timings["train"] = time.perf_counter() - t
     # The other stages take the run's lock again; holding it across them keeps other writers out in between.
     with trained.run.locked():

@@ -37,6 +37,7 @@ def train_options(f):
         click.option("--no-dp", is_flag=True, help="Train the same model without DP (baseline; no DP guarantee)."),
         click.option("--holdout", type=BoundedType(DATA["holdout"]), default=0.2, show_default=True, help="Fraction of records held out (never trained on)."),
         click.option("--domains", type=click.Choice(["dp", "data"]), default="dp", show_default=True, help="Undeclared categorical domains and numeric magnitudes: selected with DP, or taken from the data (outside the guarantee)."),
+        click.option("--learn-identifiers", is_flag=True, help="Without --schema: learn the detected direct identifiers (names, emails, phones, IDs ...) instead of faking them."),
         click.option("--no-canaries", is_flag=True, help="Do not plant canaries (no exposure audit)."),
         click.option("--canary-repetitions", type=BoundedListType(REPETITIONS), default="1,2,4,8,16", show_default=True, help="Copies per scheduled canary."),
         click.option("--audit-canaries", type=BoundedType(AUDIT_CANARIES), default=300, show_default=True, help="Coin-flip canaries for the one-run DP audit."),
@@ -52,7 +53,7 @@ def train_options(f):
 def run_config(*, schema, model, lora=False, lora_rank=8, epsilon, delta, noise_multiplier, max_grad_norm, epochs, batch_size,
                physical_batch_size, lr, seed, no_dp, holdout, domains, no_canaries, canary_repetitions,
                audit_canaries, device, checkpoint_every, clipping, reproducible_noise=None, keep_checkpoints=False,
-               keep_train_log=False, data_path=None) -> RunConfig:
+               keep_train_log=False, data_path=None, learn_identifiers=False) -> RunConfig:
     if no_dp and (epsilon is not None or noise_multiplier is not None):
         raise click.UsageError("--no-dp conflicts with --epsilon/--noise-multiplier")
     if epsilon is not None and noise_multiplier is not None:
@@ -64,7 +65,8 @@ def run_config(*, schema, model, lora=False, lora_rank=8, epsilon, delta, noise_
     except ValueError as exc:
         raise click.UsageError(f"--canary-repetitions: {exc}") from None
     return RunConfig(
-        data=DataConfig(path=data_path, schema=schema, holdout=holdout, domains=domains),
+        data=DataConfig(path=data_path, schema=schema, holdout=holdout, domains=domains,
+                        learn_identifiers=learn_identifiers),
         train=TrainConfig(model=model, lora_rank=lora_rank if lora else None, dp=not no_dp, epsilon=epsilon, delta=delta,
                           noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm, epochs=epochs,
                           batch_size=batch_size, physical_batch_size=physical_batch_size, lr=lr, seed=seed,

@@ -20,7 +20,8 @@ def command(data, out, resume, force, quiet, **opts):
     """Train a DP synthesizer on DATA (CSV, JSONL, Parquet or text) into the run directory."""
     cfg = run_config(**opts)
     with train_progress(quiet or not is_main_process()) as progress:
-        outcome = train(data, out, config=cfg, force=force, resume=resume, progress=progress)
+        outcome = train(data, out, config=cfg, force=force, resume=resume, progress=progress,
+                        echo=None if quiet or not is_main_process() else (lambda s: click.echo(s, err=True)))
     if not is_main_process():
         return 0
     p = outcome.privacy
