@@ -13,7 +13,7 @@ import click
 
 from auditor.errors import UserError
 
-COMMANDS = ("train", "generate", "audit", "report", "run", "demo", "scan", "sweep", "release", "verify-dp")
+COMMANDS = ("train", "generate", "audit", "report", "run", "demo", "scan", "sweep", "release", "verify-dp", "schema")
 
 
 class _LazyGroup(click.Group):

@@ -108,6 +108,8 @@ IDENTIFIER_TYPES: tuple[IdentifierType, ...] = (
 """The identifier types, as data: a new one is a new row, not a new branch."""
 
 _BY_ENTITY = {t.entity: t for t in IDENTIFIER_TYPES}
+QUASI_ENTITIES: tuple[str, ...] = tuple(t.entity for t in IDENTIFIER_TYPES if t.role == "quasi")
+"""The ``pii`` of the columns detection lists as quasi-identifiers (the audits treat them as such)."""
 
 
 def normalised_name(name: Any) -> str:
