@@ -24,7 +24,7 @@ from auditor.errors import UserError
 class SampleConfig:
     temperature: float = 1.0
     top_p: float = 1.0
-    magnitude_min_p: float = 0.0
+    magnitude_min_p: float | None = None  # None: auditor.defaults.fitted_magnitude_min_p for the run (0 here)
     batch_size: int = 256
     seed: int = 0
     max_invalid_rate: float = 0.5
@@ -105,7 +105,7 @@ def sample_sequences(
             logits = res.logits[:, -1].float() / config.temperature
             logits = logits.masked_fill(~g.allowed[state], float("-inf"))
             logits = _top_p_filter(logits, config.top_p)
-            if config.magnitude_min_p > 0:
+            if config.magnitude_min_p:
                 logits = _min_p_filter(logits, config.magnitude_min_p, g.magnitude[state])
             nxt = _gumbel_argmax(logits, generator)
             state = g.next_state[state, nxt]

@@ -13,7 +13,7 @@ import logging
 import platform
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -28,6 +28,7 @@ from auditor import identifiers, schema_inference
 from auditor.bounds import DATA, check_fields
 from auditor.codec import RowCodec, value_magnitude
 from auditor.dp.accounting import default_delta, select_domains
+from auditor.defaults import TRAIN_FIELDS, fill_training_defaults
 from auditor.dp.secret import REPRODUCIBLE_NOTE, SecretSource
 from auditor.errors import UserError
 from auditor.generate import SampleConfig, generate_records
@@ -90,8 +91,9 @@ def _resumed_config(run: RunDir, given: RunConfig) -> RunConfig:
         raise UserError(f"{run.root}: nothing to resume (no run.json)")
     saved = RunConfig.from_dict(read_json(run.run_json)["config"])
     mine, theirs = given.to_dict(), saved.to_dict()
-    if mine["train"].get("seed") is None:
-        mine["train"]["seed"] = theirs["train"]["seed"]
+    for key in ("seed", *TRAIN_FIELDS):  # not given: the interrupted run's (fresh, or fitted to the data)
+        if mine["train"].get(key) is None:
+            mine["train"][key] = theirs["train"][key]
     differ = [f"{sec}.{k}" for sec in ("train", "canaries") for k in theirs[sec]
               if mine[sec].get(k) != theirs[sec].get(k) and k not in RESUME_MAY_CHANGE]
     if differ:
@@ -299,6 +301,7 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
             raise UserError(f"canaries: {exc}") from None
     sequences = [codec.encode(r) for r in records]
     only_fields = _canary_fields(manifest, codec, len(sequences))
+    fitted = fill_training_defaults(cfg.train, n=len(sequences), max_length=codec.max_length)
     try:
         cfg.train.validate(len(sequences))
     except ValueError as exc:
@@ -319,6 +322,9 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
                 "data_name": dataset.name,
                 "n_records": len(frame),
                 "text": dataset.is_text,
+                "fitted_defaults": {"fields": fitted, "rule": "auditor.defaults (docs/defaults.md): from the number "
+                                    f"of training records n = {len(sequences)} and the row length "
+                                    f"L = {codec.max_length} tokens"},
             })
             data_io.save_split(run.split, train_idx, holdout_idx)
             schema.dump(run.schema)
@@ -476,6 +482,11 @@ def generate(out: str | Path, *, num_records: int, config: SampleConfig | None =
     salt = run.salt()
     model_digest = current_digests(run.root, ["model"], salt)["model"]  # before loading: see auditor.audits
     codec = load_codec(run)
+    if cfg.magnitude_min_p is None:
+        from auditor.defaults import fitted_magnitude_min_p
+
+        cfg = replace(cfg, magnitude_min_p=fitted_magnitude_min_p(
+            dp=bool(read_json(run.privacy)["dp"]), learns_numeric=any(c.kind == "numeric" for c in codec.schema.learned)))
     model = load_trained_model(run, device)
     t0 = time.perf_counter()
     records, stats = generate_records(model, codec, n=num_records, config=cfg, progress=progress)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from opacus import GradSampleModule
 
 from auditor.bounds import TRAIN, check_fields
+from auditor.defaults import TRAIN_FIELDS, fill_training_defaults
 from auditor.dp import _faults
 from auditor.dp.accounting import epsilon_of, noise_for_epsilon
 from auditor.dp.bookkeeping import BookKeepingClipper
@@ -61,10 +62,11 @@ class TrainConfig:
     delta: float | None = None
     noise_multiplier: float | None = None
     max_grad_norm: float = 1.0
-    epochs: float = 20.0
-    batch_size: int = 128
-    physical_batch_size: int = 128
-    lr: float = 3e-3
+    # None: fitted to the table by auditor.defaults (from n and the codec's row length) when training starts
+    epochs: float | None = None
+    batch_size: int | None = None
+    physical_batch_size: int | None = None
+    lr: float | None = None
     warmup: float = 0.05
     weight_decay: float = 0.0
     accountant: str = "prv"
@@ -351,6 +353,10 @@ def fit(
     """
     t0 = time.perf_counter()
     n = len(sequences)
+    if max_length is not None:
+        fill_training_defaults(config, n=n, max_length=max_length)
+    elif any(getattr(config, f) is None for f in TRAIN_FIELDS):
+        raise ValueError(f"fit with a given model needs {', '.join(TRAIN_FIELDS)} set (no codec length to fit them to)")
     config.validate(n)
     rank, world = distributed_context()
     config.seed = broadcast_seed(config.seed)

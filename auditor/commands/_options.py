@@ -26,10 +26,10 @@ def train_options(f):
         click.option("--delta", type=BoundedType(TRAIN["delta"]), default=None, help="Target delta; default min(1e-5, 0.1/n)."),
         click.option("--noise-multiplier", type=BoundedType(TRAIN["noise_multiplier"]), default=None, help="Fixed noise multiplier instead of --epsilon."),
         click.option("--max-grad-norm", type=BoundedType(TRAIN["max_grad_norm"]), default=1.0, show_default=True, help="Per-example clipping norm C."),
-        click.option("--epochs", type=BoundedType(TRAIN["epochs"]), default=20.0, show_default=True),
-        click.option("--batch-size", type=BoundedType(TRAIN["batch_size"]), default=128, show_default=True, help="Expected (logical) batch size; Poisson sampling."),
-        click.option("--physical-batch-size", type=BoundedType(TRAIN["physical_batch_size"]), default=128, show_default=True, help="Examples per forward pass (memory only)."),
-        click.option("--lr", type=BoundedType(TRAIN["lr"]), default=3e-3, show_default=True),
+        click.option("--epochs", type=BoundedType(TRAIN["epochs"]), default=None, help="Default: fitted to the table, at most 20 (docs/defaults.md)."),
+        click.option("--batch-size", type=BoundedType(TRAIN["batch_size"]), default=None, help="Expected (logical) batch size; Poisson sampling. Default: fitted to the table (docs/defaults.md)."),
+        click.option("--physical-batch-size", type=BoundedType(TRAIN["physical_batch_size"]), default=None, help="Examples per forward pass (memory only). Default: fitted to the row length."),
+        click.option("--lr", type=BoundedType(TRAIN["lr"]), default=None, help="Peak learning rate. Default: 1e-2, scaled by sqrt(batch/512) below 512 (docs/defaults.md)."),
         click.option("--seed", type=BoundedType(TRAIN["seed"]), default=None, help="Seed of what is not a DP mechanism: model initialisation, holdout split, canary layout; fresh OS entropy when omitted. DP randomness (sampling, noise, domain selection, canary secrets) is always secret."),
         click.option("--reproducible-noise", type=BoundedType(TRAIN["seed"]), default=None, metavar="SEED", help="Debugging and tests only: draw the DP randomness from SEED, recorded in the run; the run has NO DP guarantee and every max_epsilon check fails."),
         click.option("--keep-checkpoints", is_flag=True, help="Keep the last checkpoint (private, mode 0600, under RUN/.private/) after training."),
@@ -82,9 +82,9 @@ def sample_options(f):
         click.option("--num-records", "-n", type=BoundedType(NUM_RECORDS), default=None, help="Rows to generate (default: as many as the training records)."),
         click.option("--temperature", type=BoundedType(SAMPLE["temperature"]), default=1.0, show_default=True),
         click.option("--top-p", type=BoundedType(SAMPLE["top_p"]), default=1.0, show_default=True),
-        click.option("--magnitude-min-p", type=BoundedType(SAMPLE["magnitude_min_p"]), default=0.0, show_default=True,
+        click.option("--magnitude-min-p", type=BoundedType(SAMPLE["magnitude_min_p"]), default=None,
                      help="At each number's magnitude token, drop magnitudes less likely than this times the "
-                          "likeliest (cuts the DP noise floor that skews means)."),
+                          "likeliest (cuts the DP noise floor that skews means). Default: 0.1 for a DP run, else 0."),
         click.option("--gen-seed", type=BoundedType(SAMPLE["seed"]), default=0, show_default=True, help="Seed of the sampler."),
         click.option("--scrub-pii", type=click.Choice(["replayed"]), default=None, help="Drop rows replaying training PII (outside the DP guarantee)."),
     ]
@@ -93,7 +93,7 @@ def sample_options(f):
     return f
 
 
-def sample_config(*, temperature, top_p, gen_seed, magnitude_min_p=0.0, **_) -> SampleConfig:
+def sample_config(*, temperature, top_p, gen_seed, magnitude_min_p=None, **_) -> SampleConfig:
     return SampleConfig(temperature=temperature, top_p=top_p, magnitude_min_p=magnitude_min_p, seed=gen_seed)
 
 

@@ -19,7 +19,7 @@ def _grid_options(f):
         click.option("--max-grad-norm", "grid_max_grad_norm", help=f"{_GRID_HELP}: per-example clipping norms C (default 1.0)."),
         click.option("--epochs", "grid_epochs", help=f"{_GRID_HELP}: epochs (default 20)."),
         click.option("--batch-size", "grid_batch_size", help=f"{_GRID_HELP}: expected batch sizes (default 128)."),
-        click.option("--lr", "grid_lr", help=f"{_GRID_HELP}: learning rates (default 3e-3)."),
+        click.option("--lr", "grid_lr", help=f"{_GRID_HELP}: learning rates (default: fitted to the table, docs/defaults.md)."),
         click.option("--model", "grid_model", help=f"{_GRID_HELP}: size presets tiny | small | medium | base (default small)."),
     ]
     for opt in reversed(opts):
