@@ -302,6 +302,11 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     sequences = [codec.encode(r) for r in records]
     only_fields = _canary_fields(manifest, codec, len(sequences))
     fitted = fill_training_defaults(cfg.train, n=len(sequences), max_length=codec.max_length)
+    if fitted and echo is not None:
+        t = cfg.train
+        echo(f"settings fitted to the table (n = {len(sequences)} records of at most {codec.max_length} tokens, "
+             f"docs/defaults.md): {t.epochs:g} epochs, batch {t.batch_size}, lr {t.lr:.3g}, physical batch "
+             f"{t.physical_batch_size} ({t.steps(len(sequences))} steps); flags override")
     try:
         cfg.train.validate(len(sequences))
     except ValueError as exc:

@@ -115,3 +115,14 @@ def test_decide_rules():
     # quasi-identifiers stay learned
     d = decide(_profile(kind="numeric", hint="AGE", distinct=0.2), single_shape=None, hint_provider=None)
     assert (d.role, d.action) == ("quasi", "learned (quasi-identifier)")
+
+
+def test_demo_table_gets_the_fakes_its_owner_declared():
+    from auditor.data import DEMO_CSV, DEMO_SCHEMA, load_records
+    from auditor.schema import Schema
+
+    frame = load_records(DEMO_CSV).frame
+    detection = identifiers.detect_identifiers(frame, infer_schema(frame), ner=False)
+    declared = Schema.load(DEMO_SCHEMA)
+    assert set(detection.faked) == {c.name for c in declared.columns if c.fake}
+    assert set(detection.quasi) == {"age", "birth_date"}
