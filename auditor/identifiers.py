@@ -11,9 +11,10 @@ is extra evidence (``password``, ``username`` or ``email`` need no NER).
 Decision, per column (:func:`decide`):
 
 1. **direct identifier by its values**: an entity of :data:`IDENTIFIER_TYPES` with
-   role ``direct`` covers at least :data:`MIN_SHARE` of the sampled values;
+   role ``direct`` covers at least :data:`MIN_SHARE` of the sampled values (for a
+   column inferred numeric, only when its name names the same entity);
 2. **direct identifier by its name**: the column name names a direct identifier
-   type, and the column is free text or a pattern (not a category, number or
+   type, and the column is free text, a pattern or a number (not a category or a
    date) with at least :data:`MIN_DISTINCT` of its values distinct;
 3. **quasi-identifier by its name** (zip, birth date, age, gender): kept learned,
    listed as such;
@@ -214,8 +215,8 @@ class Detection:
         """The ``identifier_detection`` block of ``privacy.json`` (entity types and shares, no values)."""
         return {"analyzer": "presidio", "model": self.model, "ner": self.ner, "sample_values": SAMPLE_VALUES,
                 "rule": f"direct identifier when an entity covers >= {MIN_SHARE:.0%} of sampled values, or the "
-                        f"column is named like one and is text or a pattern with >= {MIN_DISTINCT:.0%} distinct "
-                        "values; quasi-identifiers by name, kept learned",
+                        f"column is named like one and is text, a pattern or a number with >= {MIN_DISTINCT:.0%} "
+                        "distinct values; quasi-identifiers by name, kept learned",
                 "faked": self.faked, "quasi_identifiers": self.quasi,
                 "columns": [d.to_dict() for d in self.decisions]}
 
@@ -260,12 +261,16 @@ def decide(profile: ColumnProfile, *, single_shape: str | None, hint_provider: s
     by_values = _BY_ENTITY.get(profile.entity) if profile.share >= MIN_SHARE else None
     hinted = _BY_ENTITY.get(profile.hint)
     chosen, evidence, provider = None, "", None
+    # A number is only named by its values when its name agrees: digit strings match loose
+    # recognizers (a 7-digit count looks like a phone number to libphonenumber).
+    if by_values is not None and profile.kind == "numeric" and hinted is not by_values:
+        by_values = None
     if by_values is not None and by_values.role == "direct":
         chosen, provider = by_values, by_values.provider
         evidence = "values+name" if hinted is by_values else "values"
         if hinted is by_values:
             provider = hint_provider or provider
-    elif (hinted is not None and hinted.role == "direct" and profile.kind in ("text", "pattern")
+    elif (hinted is not None and hinted.role == "direct" and profile.kind in ("text", "pattern", "numeric")
           and profile.distinct >= MIN_DISTINCT):
         chosen, evidence, provider = hinted, "name", hint_provider or hinted.provider
     elif hinted is not None and hinted.role == "quasi":

@@ -107,11 +107,18 @@ def test_decide_rules():
     assert (d.role, d.fake, d.evidence) == ("direct", "password", "name")
     assert decide(_profile(hint="PASSWORD", distinct=0.49), single_shape=None, hint_provider="password").role is None
     assert decide(_profile(hint="PERSON", kind="categorical"), single_shape=None, hint_provider="name").role is None
+    d = decide(_profile(hint="US_SSN", kind="numeric"), single_shape=None, hint_provider="ssn")
+    assert (d.role, d.kind, d.fake) == ("direct", "text", "ssn")
     # a number found to be an identifier becomes a pattern column when it has one shape, else text
-    d = decide(_profile(kind="numeric", entity="US_SSN", share=1.0), single_shape="ddddddddd", hint_provider=None)
-    assert (d.kind, d.fake) == ("pattern", "pattern")
-    d = decide(_profile(kind="numeric", entity="CREDIT_CARD", share=1.0), single_shape=None, hint_provider=None)
+    d = decide(_profile(kind="numeric", entity="US_SSN", share=1.0, hint="US_SSN"), single_shape="ddddddddd",
+               hint_provider="ssn")
+    assert (d.kind, d.fake, d.evidence) == ("pattern", "pattern", "values+name")
+    d = decide(_profile(kind="numeric", entity="CREDIT_CARD", share=1.0, hint="CREDIT_CARD"), single_shape=None,
+               hint_provider="credit_card_number")
     assert (d.kind, d.fake) == ("text", "credit_card_number")
+    # ... but digits alone do not make a number an identifier (a count that looks like a phone number)
+    assert decide(_profile(kind="numeric", entity="PHONE_NUMBER", share=1.0), single_shape=None,
+                  hint_provider=None).role is None
     # quasi-identifiers stay learned
     d = decide(_profile(kind="numeric", hint="AGE", distinct=0.2), single_shape=None, hint_provider=None)
     assert (d.role, d.action) == ("quasi", "learned (quasi-identifier)")
