@@ -112,14 +112,14 @@ class TrainConfig:
                 raise ValueError(f"--delta must be in (0, 1/n) = (0, {1.0 / n_records:.3g}) for n = {n_records} records")
         if self.reproducible_noise is not None and self.reproducible_noise < 0:
             raise ValueError("--reproducible-noise must be >= 0")
-        if self.batch_size >= n_records:
+        if self.batch_size is not None and self.batch_size >= n_records:  # None: fitted below n / 4
             raise ValueError(
                 f"--batch-size {self.batch_size} needs more records than the {n_records} available "
                 "(DP-SGD samples a fraction of the records per step)"
             )
 
     def steps(self, n_records: int) -> int:
-        """Logical steps for ``epochs`` passes at expected batch ``batch_size``."""
+        """Logical steps for ``epochs`` passes at expected batch ``batch_size`` (both set: see ``auditor.defaults``)."""
         return max(1, math.ceil(self.epochs * n_records / self.batch_size))
 
 
