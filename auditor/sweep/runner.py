@@ -137,8 +137,12 @@ def _require_same_point(p: Point, run_dir: Path) -> None:
         return
     saved = read_json(run_dir / "run.json")["config"]
     mine = p.config.to_dict()
+    from auditor.defaults import TRAIN_FIELDS
+
+    # a setting left to the fitted defaults (None) matches what they gave (same data: the sweep checks its hash)
     differ = [f"{sec}.{k}" for sec in ("train", "canaries") for k in sorted(mine[sec])
-              if k not in ("device", "checkpoint_every") and mine[sec][k] != saved[sec].get(k)]
+              if k not in ("device", "checkpoint_every") and mine[sec][k] != saved[sec].get(k)
+              and not (sec == "train" and k in TRAIN_FIELDS and mine[sec][k] is None)]
     if differ:
         raise UserError(f"{run_dir}: trained with other settings than point {p.id} (differs in "
                         f"{', '.join(differ)}); choose another --out")
