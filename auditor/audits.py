@@ -224,13 +224,17 @@ def column_kinds(schema: Schema) -> dict[str, str]:
 
 
 def default_quasi_identifiers(schema: Schema) -> list[str]:
+    from auditor.identifiers import QUASI_ENTITIES
+
     return [c.name for c in schema.columns
-            if c.pii in ("DATE_TIME", "LOCATION", "ZIP") or (c.kind == "numeric" and c.pii is None)]
+            if c.pii in ("DATE_TIME", "LOCATION", *QUASI_ENTITIES) or (c.kind == "numeric" and c.pii is None)]
 
 
 def default_target(schema: Schema) -> str | None:
+    from auditor.identifiers import QUASI_ENTITIES
+
     for c in schema.columns:
-        if c.kind == "categorical" and c.pii is None:
+        if c.kind == "categorical" and (c.pii is None or c.pii in QUASI_ENTITIES):
             return c.name
     return None
 

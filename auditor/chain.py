@@ -74,7 +74,7 @@ def _train(job: ChainJob, progress: Progress) -> None:
     force = job.force or (job.resume and not resume and run.root.is_dir() and any(run.root.iterdir()))
     with progress.training(resume) as update:
         train(job.data, run.root, config=job.config, resume=resume, force=force, progress=update,
-              outside=job.outside)
+              outside=job.outside, echo=progress.note)
 
 
 def _generate(job: ChainJob, progress: Progress) -> None:

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "Run DATA through train -> generate -> audits -> report for every setting of a grid.",
     "release": "Copy a run's publishable files into OUT and scan them for the run's private traces.",
     "verify-dp": "A white-box test that DP-SGD delivers the epsilon it claims.",
+    "schema": "Infer DATA's schema (kinds, identifiers to fake, domains) into a YAML file to review.",
 }
 
 

@@ -35,6 +35,7 @@ from typing import Any, Mapping
 import yaml
 
 from auditor.bounds import AUDIT, DATA, SAMPLE, TRAIN, check_fields
+from auditor.defaults import TRAIN_FIELDS as FITTED_TRAIN_FIELDS
 from auditor.errors import UserError
 from auditor.schema import yaml_problem
 from canaries.config import CanaryConfig
@@ -75,6 +76,7 @@ class DataConfig:
     domains: str = "dp"  # categorical domains not declared: "dp" (selected with DP) or "data" (opt-in, outside)
     domain_noise: float = 4.0  # noise multiplier of the DP domain selection
     domain_delta_share: float = 0.1  # share of delta spent on the selection threshold
+    learn_identifiers: bool = False  # inferred schema: learn detected direct identifiers instead of faking them
 
     def __post_init__(self) -> None:
         check_fields(self, DATA)
@@ -94,10 +96,11 @@ class TrainConfig:
     delta: float | None = None
     noise_multiplier: float | None = None
     max_grad_norm: float = 1.0
-    epochs: float = 20.0
-    batch_size: int = 128
-    physical_batch_size: int = 128
-    lr: float = 3e-3
+    # None: fitted to the table by auditor.defaults (from n and the codec's row length) when training starts
+    epochs: float | None = None
+    batch_size: int | None = None
+    physical_batch_size: int | None = None
+    lr: float | None = None
     warmup: float = 0.05
     weight_decay: float = 0.0
     accountant: str = "prv"
@@ -141,14 +144,15 @@ class TrainConfig:
         """The checks that need the number of training records ``n``."""
         if self.dp and self.delta is not None and not (0 < self.delta < 1.0 / n_records):
             raise UserError(f"--delta must be in (0, 1/n) = (0, {1.0 / n_records:.3g}) for n = {n_records} records")
-        if self.batch_size >= n_records:
+        if self.batch_size is not None and self.batch_size >= n_records:  # None: fitted below n / 4
             raise UserError(
                 f"--batch-size {self.batch_size} needs more records than the {n_records} available "
                 "(DP-SGD samples a fraction of the records per step)"
             )
 
     def steps(self, n_records: int) -> int:
-        """Logical steps for ``epochs`` passes at expected batch ``batch_size``: ``ceil(epochs * n / batch)``."""
+        """Logical steps for ``epochs`` passes at expected batch ``batch_size``: ``ceil(epochs * n / batch)`` (both
+        set: see ``auditor.defaults``)."""
         return max(1, math.ceil(self.epochs * n_records / self.batch_size))
 
 
@@ -159,7 +163,7 @@ class SampleConfig:
     num_records: int | None = None  # None: as many as the training records (``rows_to_generate``)
     temperature: float = 1.0
     top_p: float = 1.0
-    magnitude_min_p: float = 0.0
+    magnitude_min_p: float | None = None  # None: auditor.defaults.fitted_magnitude_min_p for the run
     batch_size: int = 256
     seed: int = 0
     max_invalid_rate: float = 0.5
@@ -285,12 +289,15 @@ class RunConfig:
         """The differences from the config a run was trained with that forbid continuing it (or reusing it).
 
         Only the trained sections count, less ``MAY_DIFFER_ON_RESUME``; a seed left
-        unset (None) takes the saved run's.
+        unset (None) takes the saved run's, and so does a training setting left to the fitted
+        defaults (``auditor.defaults.TRAIN_FIELDS``: the same data gives the same values).
         """
         given = self
-        if self.train.seed is None:
+        unset = [k for k in ("seed", *FITTED_TRAIN_FIELDS) if getattr(self.train, k) is None]
+        if unset:
             given = copy.deepcopy(self)
-            given.train.seed = saved.train.seed
+            for k in unset:
+                setattr(given.train, k, getattr(saved.train, k))
         return [d for d in given.differences(saved)
                 if d.split(".")[0] in TRAINED_SECTIONS and d not in MAY_DIFFER_ON_RESUME]
 

@@ -89,7 +89,7 @@ def sample_sequences(
             logits = res.logits[:, -1].float() / config.temperature
             logits = logits.masked_fill(~g.allowed[state], float("-inf"))
             logits = _top_p_filter(logits, config.top_p)
-            if config.magnitude_min_p > 0:
+            if config.magnitude_min_p:
                 logits = _min_p_filter(logits, config.magnitude_min_p, g.magnitude[state])
             nxt = _gumbel_argmax(logits, generator)
             state = g.next_state[state, nxt]

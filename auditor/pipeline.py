@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from auditor import data as data_io
+from auditor import identifiers
 from auditor.codec import RowCodec, value_magnitude
 from auditor.config import (MAY_DIFFER_ON_RESUME, RUN_JSON_SECTIONS, DataConfig, RunConfig, SampleConfig, TrainConfig,
                             rows_to_generate)
 from auditor.dp.accounting import default_delta, select_domains
 from auditor.dp.ledger import CANARY_ROWS_FIELD_ONLY, SHIPPED_TOKENIZER, PrivacyLedger, fact, note_after_training
+from auditor.defaults import fill_training_defaults
 from auditor.dp.secret import SecretSource
 from auditor.errors import UserError
 from auditor.fakes import fill_fakes
@@ -71,6 +73,15 @@ def _resumed_config(run: RunDir, given: RunConfig) -> RunConfig:
 
 
 # ---------------------------------------------------------------------------- data
+
+def fake_identifiers(schema: Schema, frame: pd.DataFrame, *, ner: bool = True) -> tuple[Schema, "identifiers.Detection"]:
+    """The inferred ``schema`` with detected direct identifiers declared fake, and the detection.
+
+    The detection reads the private data outside DP (``auditor.identifiers``).
+    """
+    detection = identifiers.detect_identifiers(frame, schema, ner=ner)
+    return identifiers.apply_detection(schema, detection, frame), detection
+
 
 def _fill_domains(schema: Schema, train_frame: pd.DataFrame, cfg: DataConfig, ledger: PrivacyLedger | None,
                   rng: np.random.Generator) -> None:
@@ -132,11 +143,12 @@ class TrainOutcome:
 
 def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool = False, resume: bool = False,
           progress: Callable[[int, int, float, float | None], None] | None = None,
-          outside: Sequence[str] = ()) -> TrainOutcome:
+          outside: Sequence[str] = (), echo: Callable[[str], None] | None = None) -> TrainOutcome:
     """Train a synthesizer on ``data`` (a path, a DataFrame or a list of texts) into run dir ``out``.
 
     ``outside``: ids of the facts (``auditor.dp.ledger.FACTS``) the caller knows lie outside
-    the guarantee (a sweep's choice among its points: ``sweep_selection``).
+    the guarantee (a sweep's choice among its points: ``sweep_selection``). ``echo`` receives
+    what the user should read before training starts (the identifier decisions, the fitted settings).
     """
     cfg = config or RunConfig()
     run = RunDir(Path(out))
@@ -160,6 +172,12 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     if isinstance(data, (str, Path)):
         cfg.data.path = str(Path(data).resolve())
     schema, schema_outside = resolve_schema(dataset, cfg.data.schema)
+    detection = None
+    if cfg.data.schema is None and not dataset.is_text and not cfg.data.learn_identifiers:
+        schema, detection = fake_identifiers(schema, dataset.frame)
+        schema_outside = [*schema_outside, identifiers.outside_guarantee_fact(detection)]
+        if echo is not None:
+            echo(identifiers.decision_table(detection))
     frame = dataset.frame
     if len(frame) < 2:
         raise UserError(f"{dataset.name}: {len(frame)} record(s); DP training needs many more")
@@ -203,6 +221,12 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
             raise UserError(f"canaries: {exc}") from None
     sequences = [codec.encode(r) for r in records]
     only_fields = _canary_fields(manifest, codec, len(sequences))
+    fitted = fill_training_defaults(cfg.train, n=len(sequences), max_length=codec.max_length)
+    if fitted and echo is not None:
+        t = cfg.train
+        echo(f"settings fitted to the table (n = {len(sequences)} records of at most {codec.max_length} tokens, "
+             f"docs/defaults.md): {t.epochs:g} epochs, batch {t.batch_size}, lr {t.lr:.3g}, physical batch "
+             f"{t.physical_batch_size} ({t.steps(len(sequences))} steps); flags override")
     cfg.train.check_records(len(sequences))
 
     # Everything is validated and loaded: from here on, write (an earlier run is cleared only now).
@@ -220,6 +244,9 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
                 "data_name": dataset.name,
                 "n_records": len(frame),
                 "text": dataset.is_text,
+                "fitted_defaults": {"fields": fitted, "rule": "auditor.defaults (docs/defaults.md): from the number "
+                                    f"of training records n = {len(sequences)} and the row length "
+                                    f"L = {codec.max_length} tokens"},
             })
             data_io.save_split(run.split, train_idx, holdout_idx)
             schema.dump(run.schema)
@@ -247,6 +274,8 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
         else:
             ledger.record_inputs(tokenizer=f"the pretrained model's own tokenizer ({pretrained}; public, data-independent)",
                                  pretrained=describe_pretrained(pretrained, result.model))
+        if detection is not None:
+            ledger.record_identifier_detection(detection.to_dict())
         if main:
             merge_for_saving(result.model).save_pretrained(run.model, safe_serialization=True)
             write_json(run.codec, codec.to_dict())
@@ -331,6 +360,11 @@ def generate(out: str | Path, *, num_records: int | None = None, config: SampleC
     salt = run.salt()
     model_digest = current_digests(run.root, ["model"], salt)["model"]  # before loading: see auditor.audits
     codec = load_codec(run)
+    if cfg.magnitude_min_p is None:
+        from auditor.defaults import fitted_magnitude_min_p
+
+        cfg = replace(cfg, magnitude_min_p=fitted_magnitude_min_p(
+            dp=bool(read_json(run.privacy)["dp"]), learns_numeric=any(c.kind == "numeric" for c in codec.schema.learned)))
     model = load_trained_model(run, device)
     t0 = time.perf_counter()
     records, stats = generate_records(model, codec, n=num_records, config=cfg, progress=progress)

@@ -37,6 +37,9 @@ class Progress:
     def audit(self, name: str) -> None:
         """An audit (or a step of one) starts."""
 
+    def note(self, text: str) -> None:
+        """A decision the user should see (the fitted settings, the identifier table)."""
+
 
 def silence_library_bars() -> None:
     """``-q``: no progress bars of transformers either ("Writing model shards", "Loading weights")."""
@@ -123,3 +126,7 @@ class TerminalProgress(Progress):
     def audit(self, name: str) -> None:
         if not self.quiet:
             print(f"audit: {name}", flush=True)
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)

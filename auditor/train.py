@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from auditor.config import TrainConfig
+from auditor.defaults import TRAIN_FIELDS, fill_training_defaults
 from auditor.dp.accounting import default_delta
 from auditor.dp.engine import build_engine
 from auditor.dp.gradient_canaries import GradientCanaries
@@ -244,6 +245,10 @@ def fit(
     """
     t0 = time.perf_counter()
     n = len(sequences)
+    if max_length is not None:
+        fill_training_defaults(config, n=n, max_length=max_length)
+    elif any(getattr(config, f) is None for f in TRAIN_FIELDS):
+        raise ValueError(f"fit with a given model needs {', '.join(TRAIN_FIELDS)} set (no codec length to fit them to)")
     config.check_records(n)
     rank, world = distributed_context()
     config.seed = broadcast_seed(config.seed)

@@ -48,7 +48,9 @@ def test_too_few_records(tmp_path, capsys, demo_small_csv):
     lines = demo_small_csv.read_text().splitlines()[:11]
     path = _csv(tmp_path, "\n".join(lines) + "\n")
     out = tmp_path / "run"
-    line = _check(capsys, out, "train", path, "--out", out, "--schema", DEMO_SCHEMA, "--no-canaries", *TRAIN)
+    # the fitted batch is at most n / 4; a batch given that exceeds the records is refused
+    line = _check(capsys, out, "train", path, "--out", out, "--schema", DEMO_SCHEMA, "--no-canaries", *TRAIN,
+                  "--batch-size", "128")
     assert "batch-size" in line
 
 

@@ -37,7 +37,8 @@ def test_the_yaml_file_sets_every_section_and_resolves_paths_beside_it(tmp_path)
     assert (cfg.generate.num_records, cfg.generate.temperature) == (50, 0.5)
     assert (cfg.audit.pii_ner, cfg.audit.max_members, cfg.policy.name) == (False, 100, "internal")
     # what neither the file nor a flag sets keeps the config's default
-    assert cfg.train.batch_size == field_default("train.batch_size") == 128
+    assert cfg.train.max_grad_norm == field_default("train.max_grad_norm") == 1.0
+    assert cfg.train.batch_size is field_default("train.batch_size") is None  # fitted from the data at training
     assert cfg.train.device == "auto" and cfg.data.holdout == 0.2
 
 
@@ -138,3 +139,14 @@ def test_every_flag_names_a_setting_with_a_default():
     assert FLAGS["seed"].default_text({}) == "fresh OS entropy"
     assert FLAGS["seed"].default_text({"train.seed": 0}) == "0"
     assert FLAGS["canary_repetitions"].default_text({}) == "1,2,4,8,16"
+
+
+def test_resume_takes_the_fitted_settings_left_unset():
+    """A training setting left to the fitted defaults (None) matches the value they gave the saved run."""
+    saved = RunConfig()
+    saved.train.epochs, saved.train.batch_size, saved.train.lr, saved.train.physical_batch_size = 5.5, 512, 0.01, 256
+    saved.train.seed = 3
+    assert RunConfig().resume_conflicts(saved) == []
+    given = RunConfig()
+    given.train.lr, given.train.batch_size = 0.02, 512
+    assert given.resume_conflicts(saved) == ["train.lr"]

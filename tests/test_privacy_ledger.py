@@ -143,7 +143,10 @@ def test_each_outside_fact_appears_once_with_its_sentence(tmp_path, demo_small_c
     privacy = json.loads((tmp_path / "run" / "model" / "privacy.json").read_text())
     _, inferred = resolve_schema(load_dataset(demo_small_csv), None)
     assert len(inferred) == 11
+    detection = privacy["identifier_detection"]  # no --schema: the identifier detection read the data too
     assert privacy["outside_guarantee"] == [f.sentence for f in inferred] + [
+        fact("identifier_detection", sample=200, model=detection["model"], faked=", ".join(detection["faked"]),
+             quasi=", ".join(detection["quasi_identifiers"])).sentence,
         fact("record_count_public", n=privacy["n_records"]).sentence,
         fact("reproducible_noise").sentence,
         fact("pii_replay_scrub").sentence,

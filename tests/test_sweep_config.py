@@ -231,10 +231,11 @@ def test_a_reused_run_must_have_the_points_settings(tmp_path, demo_small_csv, ca
     digest = data_hash(load_records(demo_small_csv).frame)
     (out / "sweep_config.json").write_text(json.dumps({"config": cfg.to_dict(), "data_hash": digest}))
     other = expand(cfg)[0].config.to_dict()
-    other["train"]["lr"] = 0.5
+    # lr, left to the fitted defaults (None), would match whatever they gave; a set setting must match
+    other["train"]["max_grad_norm"] = 0.5
     (out / "runs" / "nm1" / "run.json").write_text(json.dumps({"config": other}))
     code, _, err = run_cli(capsys, "sweep", demo_small_csv, "--out", out, "--seed", "1", "--noise-multiplier", "1")
-    assert code == 2 and "trained with other settings than point nm1" in err and "train.lr" in err
+    assert code == 2 and "trained with other settings than point nm1" in err and "train.max_grad_norm" in err
 
 
 def test_a_second_sweep_in_the_same_directory_is_refused(tmp_path, demo_small_csv, capsys):

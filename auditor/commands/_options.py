@@ -86,6 +86,8 @@ def _flags() -> dict[str, Flag]:
         Flag("--holdout", "data.holdout", "Fraction of records held out (never trained on).", DATA["holdout"]),
         Flag("--domains", "data.domains", "Undeclared categorical domains and numeric magnitudes: selected with DP, "
              "or taken from the data (outside the guarantee).", DOMAINS),
+        Flag("--learn-identifiers", "data.learn_identifiers", "Without --schema: learn the detected direct identifiers "
+             "(names, emails, phones, IDs ...) instead of faking them.", bool),
         # train
         Flag("--model", "train.model", f"Size preset ({' | '.join(PRESET_NAMES)}), or a pretrained Hugging Face "
              "causal LM: a local directory, or a hub name (downloaded where the hub is reachable)."),
@@ -104,7 +106,7 @@ def _flags() -> dict[str, Flag]:
         Flag("--batch-size", "train.batch_size", "Expected (logical) batch size; Poisson sampling.",
              TRAIN["batch_size"], none_means="fitted from the data"),
         Flag("--physical-batch-size", "train.physical_batch_size", "Examples per forward pass (memory only).",
-             TRAIN["physical_batch_size"]),
+             TRAIN["physical_batch_size"], none_means="fitted to the row length"),
         Flag("--lr", "train.lr", "Peak learning rate.", TRAIN["lr"], none_means="fitted from the data"),
         Flag("--seed", "train.seed", "Seed of what is not a DP mechanism: model initialisation, holdout split, "
              "canary layout. DP randomness (sampling, noise, domain selection, canary secrets) is always secret.",

@@ -27,7 +27,8 @@ def command(ctx, data, out, resume, force, quiet, **values):
 
     main = api.is_main_process()  # under torchrun only rank 0 shows progress and prints
     with train_progress(quiet or not main) as progress:
-        outcome = api.train(cfg.data.path, out, config=cfg, force=force, resume=resume, progress=progress)
+        outcome = api.train(cfg.data.path, out, config=cfg, force=force, resume=resume, progress=progress,
+                            echo=None if quiet or not main else (lambda s: click.echo(s, err=True)))
     if not main:
         return 0
     p = outcome.privacy

@@ -57,6 +57,10 @@ FACTS: dict[str, FactText] = {
         OUTSIDE, "this run is one point of a sweep: choosing a setting among the points by their results on the "
                  "private data (utility, fidelity, audits) is outside the guarantee; the chosen point's epsilon "
                  "counts neither the selection nor the training of the other points (Papernot & Steinke 2022)"),
+    "identifier_detection": FactText(
+        OUTSIDE, "identifier detection read a sample of up to {sample} values of every column with Presidio "
+                 "({model}) without DP: faked {faked}; quasi-identifiers kept learned: {quasi} "
+                 "(--learn-identifiers opts out)"),
     "fake_column": FactText(NOT_LEARNED, "{column}: fresh fakes ({fake}), drawn independently of the data"),
 }
 """Fact id -> where it goes and its one sentence. Add a fact here, then ``note`` it by id."""
@@ -127,6 +131,7 @@ class PrivacyLedger:
     facts: list[Fact] = field(default_factory=list)
     training: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
+    identifier_detection: dict[str, Any] | None = None  # auditor.identifiers.Detection.to_dict(): no values
 
     def __post_init__(self) -> None:
         if self.dp and self.delta is None:
@@ -200,6 +205,11 @@ class PrivacyLedger:
                          "n_records": n_records, "noise_multiplier": noise_multiplier if config.dp else None,
                          "target_epsilon": config.epsilon, "engine": dict(engine)}
 
+    def record_identifier_detection(self, detection: Mapping[str, Any]) -> None:
+        """The identifier detection's decisions (``Detection.to_dict()``: entity types and shares, no values),
+        written as ``identifier_detection``; the caller also adds the ``identifier_detection`` fact."""
+        self.identifier_detection = dict(detection)
+
     def record_inputs(self, **inputs: Any) -> None:
         """What the run learned from and how (tokenizer, pretrained model, canary rows, reproducible noise)."""
         self.inputs.update(inputs)
@@ -242,6 +252,8 @@ class PrivacyLedger:
             record["canary_rows"] = inputs.pop("canary_rows")
         record[OUTSIDE] = [f.sentence for f in self.facts if f.entry == OUTSIDE]
         record |= inputs
+        if self.identifier_detection is not None:
+            record["identifier_detection"] = self.identifier_detection
         record[NOT_LEARNED] = [f.sentence for f in self.facts if f.entry == NOT_LEARNED]
         return record
 
