@@ -201,6 +201,9 @@ class _NotifyProgress:
     def audit(self, name: str) -> None:
         self.notify(f"audit: {name}")
 
+    def note(self, text: str) -> None:
+        """The train stage's decisions (fitted settings, identifier table) are in each point's run.json/privacy.json."""
+
 
 # ---------------------------------------------------------------------------- the worker process
 
