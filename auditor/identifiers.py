@@ -376,3 +376,12 @@ def outside_guarantee_fact(detection: Detection):
 
     return fact("identifier_detection", sample=SAMPLE_VALUES, model=detection.model,
                 faked=", ".join(detection.faked) or "none", quasi=", ".join(detection.quasi) or "none")
+
+
+def fake_identifiers(schema: Schema, frame: pd.DataFrame, *, ner: bool = True) -> tuple[Schema, Detection]:
+    """The inferred ``schema`` with detected direct identifiers declared fake, and the detection.
+
+    The detection reads the private data outside DP (listed by :func:`outside_guarantee_fact`).
+    """
+    detection = detect_identifiers(frame, schema, ner=ner)
+    return apply_detection(schema, detection, frame), detection

@@ -74,15 +74,6 @@ def _resumed_config(run: RunDir, given: RunConfig) -> RunConfig:
 
 # ---------------------------------------------------------------------------- data
 
-def fake_identifiers(schema: Schema, frame: pd.DataFrame, *, ner: bool = True) -> tuple[Schema, "identifiers.Detection"]:
-    """The inferred ``schema`` with detected direct identifiers declared fake, and the detection.
-
-    The detection reads the private data outside DP (``auditor.identifiers``).
-    """
-    detection = identifiers.detect_identifiers(frame, schema, ner=ner)
-    return identifiers.apply_detection(schema, detection, frame), detection
-
-
 def _fill_domains(schema: Schema, train_frame: pd.DataFrame, cfg: DataConfig, ledger: PrivacyLedger | None,
                   rng: np.random.Generator) -> None:
     """Select undeclared categorical domains and numeric magnitudes, charged to ``ledger``.
@@ -174,7 +165,7 @@ def train(data, out: str | Path, *, config: RunConfig | None = None, force: bool
     schema, schema_outside = resolve_schema(dataset, cfg.data.schema)
     detection = None
     if cfg.data.schema is None and not dataset.is_text and not cfg.data.learn_identifiers:
-        schema, detection = fake_identifiers(schema, dataset.frame)
+        schema, detection = identifiers.fake_identifiers(schema, dataset.frame)
         schema_outside = [*schema_outside, identifiers.outside_guarantee_fact(detection)]
         if echo is not None:
             echo(identifiers.decision_table(detection))

@@ -57,6 +57,24 @@ def _bar(desc: str, unit: str, **kw):
 
 
 @contextmanager
+def _lazy_bar(desc: str, unit: str, **kw) -> Iterator[Callable[[], object]]:
+    """Yields a getter of a bar that is drawn at its first use, so input errors raised before any
+    progress print alone; the bar (if drawn) is closed on exit."""
+    bars: list = []
+
+    def bar_of():
+        if not bars:
+            bars.append(_bar(desc, unit, **kw))
+        return bars[0]
+
+    try:
+        yield bar_of
+    finally:
+        if bars:
+            bars[0].close()
+
+
+@contextmanager
 def train_progress(quiet: bool) -> Iterator[Callable[[int, int, float, float | None], None] | None]:
     """A bar of training steps showing the loss and epsilon so far; yields the callback for ``fit``."""
     if quiet:
@@ -64,25 +82,22 @@ def train_progress(quiet: bool) -> Iterator[Callable[[int, int, float, float | N
         silence_library_bars()
         yield None
         return
-    state: dict = {"bar": None, "eps": None}
+    eps_so_far: list[float] = []
 
-    def update(step: int, steps: int, loss: float, eps: float | None) -> None:
-        bar = state["bar"] = state["bar"] or _bar("train", "step", leave=True)
-        bar.total = steps
-        if eps is not None:
-            state["eps"] = eps
-        post = {"loss": f"{loss:.3f}"}
-        if state["eps"] is not None:
-            post["eps"] = fmt_epsilon(state["eps"])
-        bar.set_postfix(post, refresh=False)
-        bar.n = step
-        bar.refresh()
+    with _lazy_bar("train", "step", leave=True) as bar_of:
+        def update(step: int, steps: int, loss: float, eps: float | None) -> None:
+            bar = bar_of()
+            bar.total = steps
+            if eps is not None:
+                eps_so_far[:] = [eps]
+            post = {"loss": f"{loss:.3f}"}
+            if eps_so_far:
+                post["eps"] = fmt_epsilon(eps_so_far[0])
+            bar.set_postfix(post, refresh=False)
+            bar.n = step
+            bar.refresh()
 
-    try:
         yield update
-    finally:
-        if state["bar"] is not None:
-            state["bar"].close()
 
 
 @contextmanager
@@ -92,19 +107,14 @@ def count_progress(quiet: bool, desc: str) -> Iterator[Callable[[int, int], None
         silence_library_bars()
         yield None
         return
-    state: dict = {"bar": None}
+    with _lazy_bar(desc, "row") as bar_of:
+        def update(done: int, total: int) -> None:
+            bar = bar_of()
+            bar.total = total
+            bar.n = done
+            bar.refresh()
 
-    def update(done: int, total: int) -> None:
-        bar = state["bar"] = state["bar"] or _bar(desc, "row")
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    try:
         yield update
-    finally:
-        if state["bar"] is not None:
-            state["bar"].close()
 
 
 class TerminalProgress(Progress):

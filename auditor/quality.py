@@ -115,16 +115,22 @@ def ks_similarity(real: Iterable[float], synthetic: Iterable[float]) -> float:
     return float(1.0 - gap.max())
 
 
+def _category_counts(real: Iterable[Any], synthetic: Iterable[Any], what: str) -> tuple[Counter, int, Counter, int]:
+    """Category counts and sizes of both samples; ``ValueError`` naming ``what`` when either is empty."""
+    p, q = Counter(real), Counter(synthetic)
+    n, m = sum(p.values()), sum(q.values())
+    if n == 0 or m == 0:
+        raise ValueError(f"{what} needs two non-empty samples")
+    return p, n, q, m
+
+
 def tv_similarity(real: Iterable[Any], synthetic: Iterable[Any]) -> float:
     """1 - TV, TV = 1/2 * sum_c |p_real(c) - p_syn(c)| over the union of categories c.
 
     Raises:
         ValueError: either sample is empty.
     """
-    p, q = Counter(real), Counter(synthetic)
-    n, m = sum(p.values()), sum(q.values())
-    if n == 0 or m == 0:
-        raise ValueError("tv_similarity needs two non-empty samples")
+    p, n, q, m = _category_counts(real, synthetic, "tv_similarity")
     tv = 0.5 * sum(abs(p[c] / n - q[c] / m) for c in p.keys() | q.keys())
     return float(min(1.0, max(0.0, 1.0 - tv)))  # the sum can overshoot [0, 1] by rounding
 
@@ -210,10 +216,7 @@ def rare_category_shares(real: Iterable[Any], synthetic: Iterable[Any], *, rare_
     Raises:
         ValueError: either sample is empty.
     """
-    p, q = Counter(real), Counter(synthetic)
-    n, m = sum(p.values()), sum(q.values())
-    if n == 0 or m == 0:
-        raise ValueError("rare_category_shares needs two non-empty samples")
+    p, n, q, m = _category_counts(real, synthetic, "rare_category_shares")
     out = []
     for c, count in sorted(p.items(), key=lambda kv: (kv[1], str(kv[0]))):
         if count / n < rare_share and count >= min_support:

@@ -21,9 +21,9 @@ def command(data, out, domains, learn_identifiers, no_ner, force, quiet):
     """Infer DATA's schema (kinds, identifiers to fake, domains) into a YAML file to review and then
     declare public with `--schema`."""
     from auditor.errors import UserError
-    from auditor.identifiers import decision_table
+    from auditor.identifiers import decision_table, fake_identifiers
+    from auditor.loading import load_dataset, resolve_schema
     from auditor.overwrite import refuse_overwriting_inputs
-    from auditor.pipeline import fake_identifiers, load_dataset, resolve_schema
     from auditor.schema_draft import domains_from_data, render_schema
     from reports.atomic import atomic_write
 
