@@ -245,6 +245,7 @@ def run(
     secret_column: str | None = None,
     learned_columns: Sequence[str] | None = None,
     config: DistanceConfig | None = None,
+    executor=None,
 ) -> dict:
     """The ``distance`` audit (``distance.json``).
 
@@ -260,6 +261,8 @@ def run(
         learned_columns: the audited columns the generator learned from the data
             (near copies are equal on these); None: all of them (near = exact).
         config: :class:`DistanceConfig` (defaults when None).
+        executor: spreads the nearest-neighbour searches over workers
+            (:func:`attacks.neighbours.nearest_neighbours`; same results); None: this process.
     """
     config = config or DistanceConfig()
     frames = {"synthetic": synthetic, "train": train, "holdout": holdout}
@@ -282,7 +285,8 @@ def run(
 
     encoder = _encoder(column_kinds, config).fit(train, synthetic_rows, holdout)
     synthetic_embedding = encoder.transform(synthetic_rows)
-    blocks = {"chunk_rows": config.chunk_rows, "block_rows": config.block_rows, "n_jobs": config.n_jobs}
+    blocks = {"chunk_rows": config.chunk_rows, "block_rows": config.block_rows, "n_jobs": config.n_jobs,
+              "executor": executor}
     to_train = nearest_neighbours(synthetic_embedding, encoder.transform(train_sample), **blocks)
     to_holdout = nearest_neighbours(synthetic_embedding, encoder.transform(holdout_sample), **blocks)
     dcr_train, dcr_holdout = to_train.query_distance, to_holdout.query_distance

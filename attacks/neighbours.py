@@ -230,6 +230,7 @@ def nearest_neighbours(
     chunk_rows: int = 512,
     block_rows: int = 4096,
     n_jobs: int = 2,
+    executor=None,
 ) -> Neighbours:
     """Exact nearest neighbours (Euclidean) of ``query`` rows among ``reference`` rows and back.
 
@@ -244,6 +245,10 @@ def nearest_neighbours(
         chunk_rows: queries per block.
         block_rows: references per block.
         n_jobs: worker threads (BLAS runs single-threaded inside each).
+        executor: an ``auditor.execution.Executor`` (anything with its ``split`` and
+            ``map``): the queries are cut into contiguous parts searched on its
+            workers against the whole reference (shared once per worker); the
+            result is the same (:func:`_combine_parts`). ``None``: this process only.
     """
     query = np.asarray(query)
     reference = np.asarray(reference)
@@ -260,6 +265,12 @@ def nearest_neighbours(
         raise ValueError("query and reference must be finite (no NaN or inf)")
     query = np.ascontiguousarray(query)
     reference = np.ascontiguousarray(reference)
+    n_parts = 1 if executor is None else executor.split(len(query), min_items=MIN_QUERIES_PER_PART)
+    if n_parts > 1:
+        bounds = np.linspace(0, len(query), n_parts + 1).round().astype(np.int64)
+        parts = [query[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        found = executor.map(_neighbours_part, parts, shared=(reference, chunk_rows, block_rows))
+        return _combine_parts(found)
     q_first, q_label, q_counts = distinct_rows(query)
     r_first, r_label, r_counts = distinct_rows(reference)
     distinct_query = query if len(q_first) == len(query) else query[q_first]
@@ -274,6 +285,33 @@ def nearest_neighbours(
         query_index=r_first[best][q_label],
         query_second=query_second[q_label],
         reference_distance=reference_distance[r_label],
+    )
+
+
+#: Fewest queries worth a part of their own on a worker (each worker receives the whole reference).
+MIN_QUERIES_PER_PART = 20_000
+
+
+def _neighbours_part(shared, query: np.ndarray) -> Neighbours:
+    """On a worker: the neighbours of one part of the queries among every reference (one thread)."""
+    reference, chunk_rows, block_rows = shared
+    return nearest_neighbours(query, reference, chunk_rows=chunk_rows, block_rows=block_rows, n_jobs=1)
+
+
+def _combine_parts(parts: list[Neighbours]) -> Neighbours:
+    """The neighbours of all queries from those of contiguous parts, each searched against every reference.
+
+    A query's nearest and second-nearest references, and the tie to the lowest
+    index, do not depend on the other queries, so the parts' query results are
+    concatenated; a reference's nearest query is the nearest of each part's, so
+    its distance is their minimum. Every distance is :func:`exact_distances` of
+    the same pair of rows, so the result equals one search over all queries bit for bit.
+    """
+    return Neighbours(
+        query_distance=np.concatenate([p.query_distance for p in parts]),
+        query_index=np.concatenate([p.query_index for p in parts]),
+        query_second=np.concatenate([p.query_second for p in parts]),
+        reference_distance=np.minimum.reduce([p.reference_distance for p in parts]),
     )
 
 

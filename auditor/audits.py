@@ -42,6 +42,7 @@ from attacks.mia import MembershipScores, MiaConfig, score_membership
 from attacks.mia import report as mia_report
 from attacks.signals import available_signals, needs_reference
 from auditor import data as data_io
+from auditor import execution
 from auditor.codec import RowCodec
 from auditor.config import AuditConfig, TrainConfig
 from auditor.errors import UserError
@@ -338,7 +339,9 @@ def distance(ctx: AuditContext) -> dict[str, Any]:
         synthetic=ctx.synthetic[list(kinds)], train=ctx.train[list(kinds)], holdout=ctx.holdout[list(kinds)],
         column_kinds=kinds, quasi_identifiers=[q for q in qi if q != secret] or None,
         secret_column=secret, learned_columns=[c.name for c in schema.learned] or None,
-        config=DistanceConfig(datetime_formats=fmts, seed=config.seed))
+        config=DistanceConfig(datetime_formats=fmts, seed=config.seed, n_jobs=execution.cores()),
+        # Locally, threads over every core share the reference without copying it; a cluster gets query parts.
+        executor=execution.current() if execution.current().name == "dask" else None)
 
 
 @register_audit("pii", inputs=("synthetic", "split"))

@@ -87,6 +87,7 @@ SAMPLE: dict[str, Bound] = {
     "batch_size": Bound(int, 1, 10**6),
     "seed": Bound(int, 0, SEED_MAX),
     "max_invalid_rate": Bound(float, 0, 1),
+    "partitions": Bound(int, 1, 10**5),
 }
 AUDIT: dict[str, Bound] = {
     "max_members": Bound(int, 1, 10**8),
@@ -98,6 +99,7 @@ AUDIT: dict[str, Bound] = {
 AUDIT_CANARIES = Bound(int, 0, MAX_AUDIT_CANARIES)  # CanaryConfig checks it (and the repetitions) itself
 REPETITIONS = Bound(int, 1, MAX_REPETITIONS)
 JOBS = Bound(int, 1, 1024)
+WORKERS = Bound(int, 1, 4096)
 THRESHOLD = AUDIT["pii_threshold"]
 
 

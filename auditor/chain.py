@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from auditor.audits import audit_names, audit_run, selected_audits
+from auditor import execution
 from auditor.config import RunConfig
 from auditor.overwrite import refuse_overwriting_inputs
 from auditor.pipeline import ReportOutcome, generate, report, train
@@ -190,4 +191,5 @@ def run_all(data, out: str | Path, *, config: RunConfig, policy: str | None = No
     if policy is not None:
         config.policy.name = policy
     job = ChainJob(data=data, out=Path(out), config=config, force=force)
-    return run_chain(job, progress or TerminalProgress(quiet))
+    with execution.activated(config.engine):
+        return run_chain(job, progress or TerminalProgress(quiet))

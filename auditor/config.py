@@ -1,4 +1,4 @@
-"""The one typed configuration of a run: data, train, canaries, generate, audit and policy.
+"""The one typed configuration of a run: data, train, canaries, generate, audit, policy and engine.
 
 Every setting of ``auditor train | run | demo | sweep`` lives in one section of a
 ``RunConfig``; the CLI flags (``auditor.commands._options``) and the YAML file
@@ -16,6 +16,7 @@ YAML shape (every key optional)::
     generate: {num_records: 600, temperature: 1.0, seed: 0}   # SampleConfig fields
     audit: {pii_ner: false, max_members: 500}                 # AuditConfig fields
     policy: internal                   # or {name: internal}; a preset or a policy YAML
+    engine: {name: dask, address: tcp://scheduler:8786}      # EngineConfig fields (auditor.execution)
 
 Relative paths in the file (data, schema, a policy file) resolve beside the file.
 
@@ -37,6 +38,7 @@ import yaml
 from auditor.bounds import AUDIT, DATA, SAMPLE, TRAIN, check_fields
 from auditor.defaults import TRAIN_FIELDS as FITTED_TRAIN_FIELDS
 from auditor.errors import UserError
+from auditor.execution import EngineConfig
 from auditor.schema import yaml_problem
 from canaries.config import CanaryConfig
 
@@ -168,6 +170,9 @@ class SampleConfig:
     seed: int = 0
     max_invalid_rate: float = 0.5
     scrub_pii: str | None = None  # "replayed": drop rows replaying training PII (outside the guarantee)
+    # Independent sampling streams the rows are cut into (auditor.generate.generate_records); the rows depend
+    # on the seed and this number, never on the engine. None: one per ROWS_PER_PARTITION rows.
+    partitions: int | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -237,7 +242,8 @@ class PolicyConfig:
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "canaries": CanaryConfig,
-                             "generate": SampleConfig, "audit": AuditConfig, "policy": PolicyConfig}
+                             "generate": SampleConfig, "audit": AuditConfig, "policy": PolicyConfig,
+                             "engine": EngineConfig}
 
 
 @dataclass
@@ -250,6 +256,7 @@ class RunConfig:
     generate: SampleConfig = field(default_factory=SampleConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     def to_dict(self, sections: tuple[str, ...] = tuple(SECTIONS)) -> dict[str, Any]:
         out = {}
@@ -278,6 +285,7 @@ class RunConfig:
         self.generate.validate()
         self.audit.validate()
         self.policy.validate()
+        self.engine.validate()
 
     def differences(self, other: "RunConfig") -> list[str]:
         """The settings whose values differ between ``self`` and ``other``, by dotted name (``train.lr``), in order."""
@@ -356,7 +364,8 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
                          canaries=CanaryConfig.from_dict(canaries),
                          generate=_typed(SampleConfig, _section(data.get("generate"), "generate"), "generate"),
                          audit=_typed(AuditConfig, _section(data.get("audit"), "audit"), "audit"),
-                         policy=_typed(PolicyConfig, policy, "policy"))
+                         policy=_typed(PolicyConfig, policy, "policy"),
+                         engine=_typed(EngineConfig, _section(data.get("engine"), "engine"), "engine"))
     except UserError:
         raise
     except (TypeError, ValueError) as exc:

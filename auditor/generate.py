@@ -13,6 +13,7 @@ import inspect
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 
 from auditor.bounds import NUM_RECORDS
@@ -102,6 +103,26 @@ def sample_sequences(
     return out
 
 
+#: Rows per sampling stream when ``SampleConfig.partitions`` is None: up to this many rows are one stream,
+#: so every run of the demo's size samples exactly as a single stream seeded with the seed does.
+ROWS_PER_PARTITION = 25_000
+
+
+def partition_count(n: int, config: SampleConfig) -> int:
+    """The sampling streams of ``n`` rows: ``config.partitions``, or one per :data:`ROWS_PER_PARTITION` rows."""
+    parts = config.partitions if config.partitions is not None else -(-n // ROWS_PER_PARTITION)
+    return max(1, min(parts, n))
+
+
+def partition_seed(seed: int, partitions: int, index: int) -> int:
+    """The seed of stream ``index`` of ``partitions``: ``seed`` itself for one stream, else a
+    ``numpy.random.SeedSequence`` child of ``(seed, partitions, index)`` (independent streams)."""
+    if partitions == 1:
+        return seed
+    words = np.random.SeedSequence((seed, partitions, index)).generate_state(2, dtype=np.uint32)
+    return int(words[0]) << 31 | int(words[1]) >> 1  # 62 bits: torch seeds are signed 64-bit
+
+
 def generate_records(
     model: torch.nn.Module,
     codec,
@@ -109,6 +130,7 @@ def generate_records(
     n: int,
     config: SampleConfig,
     progress: Callable[[int, int], None] | None = None,
+    executor=None,
 ) -> tuple[list, dict]:
     """``n`` valid records and the counts (requested, generated, valid, invalid, validity).
 
@@ -116,11 +138,76 @@ def generate_records(
     drawn until ``n`` are valid. If the invalid rate exceeds
     ``config.max_invalid_rate`` after at least one batch, a UserError says so
     instead of looping.
+
+    The rows are cut into :func:`partition_count` contiguous partitions (sizes
+    differing by at most one), each sampled as its own stream seeded with
+    :func:`partition_seed` and concatenated in order: the records depend on the
+    seed and the number of partitions only. With an ``executor``
+    (``auditor.execution``) of more than one worker, the partitions are sampled
+    on its workers, on the CPU, from a CPU copy of the model sent once per worker.
     """
     config.validate()
     if not NUM_RECORDS.admits(n):
         raise UserError(f"--num-records must be {NUM_RECORDS.describe()}, got {n!r}")
-    gen = torch.Generator().manual_seed(config.seed)
+    from auditor.execution import partition_sizes
+
+    partitions = partition_count(n, config)
+    sizes = partition_sizes(n, partitions)
+    parts = [(partition_seed(config.seed, partitions, i), size) for i, size in enumerate(sizes)]
+    if partitions == 1 or executor is None or executor.workers <= 1:
+        done = [0]
+
+        def step(k: int, _: int) -> None:
+            if progress is not None:
+                progress(done[0] + k, n)
+
+        results = []
+        for seed, size in parts:
+            results.append(_sample_stream(model, codec, n=size, config=config, seed=seed, progress=step))
+            done[0] += size
+    else:
+        shared = (_cpu_copy(model), codec, config)
+        finished = [0]
+
+        def part_done(i: int) -> None:
+            finished[0] += sizes[i]
+            if progress is not None:
+                progress(finished[0], n)
+
+        results = executor.map(_sample_part, parts, shared=shared, on_done=part_done)
+    records = [rec for part, _ in results for rec in part]
+    generated = sum(s["generated"] for _, s in results)
+    invalid = sum(s["invalid"] for _, s in results)
+    stats = {
+        "requested": n,
+        "generated": generated,
+        "valid": generated - invalid,
+        "invalid": invalid,
+        "validity": (generated - invalid) / generated,
+    }
+    stats["partitions"] = partitions
+    return records, stats
+
+
+def _cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
+    if next(model.parameters()).device.type == "cpu":
+        return model
+    import copy
+
+    return copy.deepcopy(model).cpu()
+
+
+def _sample_part(shared, part: tuple[int, int]) -> tuple[list, dict]:
+    """On a worker: one partition's stream (seed, rows) on the CPU."""
+    model, codec, config = shared
+    seed, size = part
+    return _sample_stream(model, codec, n=size, config=config, seed=seed, progress=None)
+
+
+def _sample_stream(model, codec, *, n: int, config: SampleConfig, seed: int,
+                   progress: Callable[[int, int], None] | None) -> tuple[list, dict]:
+    """``n`` valid records of one stream seeded with ``seed``, and its generated/invalid counts."""
+    gen = torch.Generator().manual_seed(seed)
     records: list = []
     generated = invalid = 0
     while len(records) < n:
@@ -140,11 +227,4 @@ def generate_records(
                 f"{invalid} of {generated} sampled rows were invalid (more than {config.max_invalid_rate:.0%}); "
                 "train longer or check the schema"
             )
-    stats = {
-        "requested": n,
-        "generated": generated,
-        "valid": generated - invalid,
-        "invalid": invalid,
-        "validity": (generated - invalid) / generated,
-    }
-    return records, stats
+    return records, {"generated": generated, "invalid": invalid}

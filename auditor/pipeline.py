@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from auditor import data as data_io
+from auditor import execution
 from auditor import identifiers
 from auditor.codec import RowCodec, value_magnitude
 from auditor.config import (MAY_DIFFER_ON_RESUME, RUN_JSON_SECTIONS, DataConfig, RunConfig, SampleConfig, TrainConfig,
@@ -358,7 +359,10 @@ def generate(out: str | Path, *, num_records: int | None = None, config: SampleC
             dp=bool(read_json(run.privacy)["dp"]), learns_numeric=any(c.kind == "numeric" for c in codec.schema.learned)))
     model = load_trained_model(run, device)
     t0 = time.perf_counter()
-    records, stats = generate_records(model, codec, n=num_records, config=cfg, progress=progress)
+    # Partitions go to the engine's workers only from a CPU model: they sample on the CPU, as it does here.
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    records, stats = generate_records(model, codec, n=num_records, config=cfg, progress=progress,
+                                      executor=execution.current() if on_cpu else None)
     stats["seconds"] = round(time.perf_counter() - t0, 2)
     stats["temperature"], stats["top_p"], stats["seed"] = cfg.temperature, cfg.top_p, cfg.seed
     stats["magnitude_min_p"] = cfg.magnitude_min_p

@@ -24,9 +24,10 @@ import click
 from click.core import ParameterSource
 
 from auditor.bounds import Bound, BoundedListType, BoundedType
-from auditor.bounds import AUDIT_CANARIES, DATA, NUM_RECORDS, REPETITIONS, SAMPLE, TRAIN
+from auditor.bounds import AUDIT_CANARIES, DATA, NUM_RECORDS, REPETITIONS, SAMPLE, TRAIN, WORKERS
 from auditor.config import CLIPPING, DOMAINS, PRESET_NAMES, SCRUB_PII, RunConfig, field_default, from_mapping, load_yaml
 from auditor.errors import UserError
+from auditor.execution import ENGINES, EngineConfig
 
 LORA_RANK = 8  # the rank of --lora without --lora-rank
 
@@ -147,6 +148,16 @@ def _flags() -> dict[str, Flag]:
         Flag("--no-ner", "audit.pii_ner", "PII scan with pattern recognizers only.", bool, invert=True),
         Flag("--policy", "policy.name", "Gate the report on a policy: internal, external or a policy YAML file.",
              metavar="P", none_means="no verdict"),
+        # engine (auditor.execution): where the PII scan, distance attacks and generation run
+        Flag("--partitions", "generate.partitions", "Independent sampling streams the rows are cut into; the "
+             "rows depend on --gen-seed and this, never on the engine.", SAMPLE["partitions"],
+             none_means="one per 25,000 rows"),
+        Flag("--engine", "engine.name", "Where the PII scan, distance attacks and generation run: local worker "
+             "processes, or a Dask cluster (docs/scale.md). Results do not depend on it.", ENGINES),
+        Flag("--address", "engine.address", "--engine dask: the scheduler address (tcp://host:8786).",
+             metavar="ADDR", none_means="a local Dask cluster started for the command"),
+        Flag("--workers", "engine.workers", "Local worker processes (or workers of a local Dask cluster).",
+             WORKERS, none_means="one per core"),
     ]
     return {row.name: row for row in rows}
 
@@ -155,6 +166,7 @@ FLAGS: dict[str, Flag] = _flags()
 TRAIN_FLAGS = tuple(n for n, f in FLAGS.items() if (f.path or "train").split(".")[0] in ("data", "train", "canaries"))
 SAMPLE_FLAGS = tuple(n for n, f in FLAGS.items() if (f.path or "").startswith("generate."))
 AUDIT_FLAGS = ("no_ner", "policy")
+ENGINE_FLAGS = ("engine", "address", "workers")
 CONFIG_FLAG = "config"
 
 
@@ -213,7 +225,7 @@ def _normalized(mapping: Mapping[str, Any]) -> dict[str, Any]:
     d.pop("schema", None)
     policy = d.get("policy")
     d["policy"] = dict(policy) if isinstance(policy, Mapping) else {"name": policy}
-    for section in ("data", "train", "canaries", "generate", "audit", "policy"):
+    for section in ("data", "train", "canaries", "generate", "audit", "policy", "engine"):
         if not isinstance(d.get(section) or {}, Mapping):
             raise UserError(f"config: {section} must be a mapping")
         d[section] = dict(d.get(section) or {})
@@ -283,3 +295,9 @@ def build_config(ctx: click.Context, values: Mapping[str, Any], *, data: str | N
     if need_data and config.data.path is None:
         raise UserError("no input data: give DATA or `data:` in the --config file")
     return config
+
+
+def engine_config(values: Mapping[str, Any]) -> EngineConfig:
+    """The engine of a command without a ``RunConfig`` (``audit``, ``scan``), from its ``ENGINE_FLAGS`` values."""
+    return EngineConfig(name=values.get("engine") or "local", address=values.get("address"),
+                        workers=values.get("workers"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from auditor.commands._options import build_config, config_option, options
+from auditor.commands._options import ENGINE_FLAGS, build_config, config_option, options
 
 # The demo's own defaults, under --config and the flags. Training and sampling settings are the
 # defaults fitted to the table (auditor/defaults.py): for the demo's ~2,200 training rows of at most
@@ -28,7 +28,7 @@ _SHOWN = {"train.seed": 0, "policy.name": "internal"}
 @click.command("demo")
 @click.option("--out", default="demo-run", show_default=True, type=click.Path(file_okay=False))
 @config_option
-@options("no_dp", "epsilon", "seed", "policy", defaults=_SHOWN)
+@options("no_dp", "epsilon", "seed", "policy", *ENGINE_FLAGS, defaults=_SHOWN)
 @click.option("--quiet", "-q", is_flag=True)
 @click.pass_context
 def command(ctx, out, quiet, **values):

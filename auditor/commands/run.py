@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from auditor.commands._options import AUDIT_FLAGS, SAMPLE_FLAGS, TRAIN_FLAGS, build_config, config_option, options
+from auditor.commands._options import AUDIT_FLAGS, ENGINE_FLAGS, SAMPLE_FLAGS, TRAIN_FLAGS, build_config, config_option, options
 
 
 @click.command("run")
 @click.argument("data", type=click.Path(), required=False)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @config_option
-@options(*TRAIN_FLAGS, *SAMPLE_FLAGS, *AUDIT_FLAGS)
+@options(*TRAIN_FLAGS, *SAMPLE_FLAGS, *AUDIT_FLAGS, *ENGINE_FLAGS)
 @click.option("--force", is_flag=True, help="Overwrite a finished run in --out.")
 @click.option("--quiet", "-q", is_flag=True)
 @click.pass_context

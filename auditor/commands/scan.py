@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from auditor.bounds import THRESHOLD, BoundedType
+from auditor.commands._options import FLAGS, click_option, engine_config
 from auditor.errors import UserError
 from auditor.overwrite import refuse_overwriting_inputs
 
@@ -76,15 +77,20 @@ def _summary(record: dict, source: str, against: str | None) -> list[str]:
               help="YAML with a 'recognizers:' list added to the defaults (e.g. regex + context words).")
 @click.option("--model", help="spaCy pipeline name or path (default: best installed English pipeline).")
 @click.option("--no-ner", is_flag=True, help="Blank spaCy pipeline: pattern recognizers only.")
-def command(file, train_file, holdout_file, json_out, reveal_out, entities, threshold, allow_list, recognizers_yaml, model, no_ner):
+@click_option(FLAGS["engine"])
+@click_option(FLAGS["address"])
+@click_option(FLAGS["workers"])
+def command(file, train_file, holdout_file, json_out, reveal_out, entities, threshold, allow_list, recognizers_yaml, model,
+            no_ner, engine, address, workers):
     """Scan FILE (CSV, JSONL, Parquet or text) for PII and print a summary.
 
     With --against TRAIN_FILE, each finding is classified as replayed in
     context (with another field of the same training record), replayed, or
     novel. Values shown or written are masked with a salted hash.
     """
+    engine_cfg = engine_config({"engine": engine, "address": address, "workers": workers})
     # Deferred on purpose: the PII engine imports pandas and Presidio (seconds), which --help never needs.
-    from auditor import api
+    from auditor import api, execution
     from auditor.pii.config import load_allow_list, load_config, load_recognizer_specs
     from auditor.pii.pii_audit import report, reveal
     from reports.atomic import atomic_write, write_private
@@ -112,7 +118,8 @@ def command(file, train_file, holdout_file, json_out, reveal_out, entities, thre
     if recognizers_yaml is not None:
         config = config.with_extra_recognizers(load_recognizer_specs(recognizers_yaml))
 
-    analysis = api.scan(file, against=train_file, holdout=holdout_file, config=config)
+    with execution.activated(engine_cfg):
+        analysis = api.scan(file, against=train_file, holdout=holdout_file, config=config)
     salt = new_salt()
     record = report(analysis, salt=salt)
     atomic_write(json_out, json.dumps(record, indent=2) + "\n")

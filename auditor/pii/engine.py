@@ -281,3 +281,8 @@ def get_engine(config: PiiConfig) -> Engine:
     if key not in _ENGINES:
         _ENGINES[key] = build_engine(config)
     return _ENGINES[key]
+
+
+def get_engine_if_built(config: PiiConfig) -> Engine | None:
+    """The cached engine of ``config`` if this process built one, else None (builds nothing)."""
+    return _ENGINES.get(engine_key(config))

@@ -27,10 +27,12 @@ import pandas as pd
 from presidio_analyzer import RecognizerResult
 from tqdm.auto import tqdm
 
+from auditor import execution
 from auditor.errors import UserError
+from auditor.execution import Executor
 from auditor.pii.batch_analysis import BatchAnalyzer, TextCache
 from auditor.pii.config import PiiConfig
-from auditor.pii.engine import Engine, presidio_warnings_summarised
+from auditor.pii.engine import Engine, get_engine, get_engine_if_built, presidio_warnings_summarised
 
 #: Column name given to text records (a list of strings).
 TEXT_COLUMN = "text"
@@ -182,6 +184,7 @@ def scan_table(
     config: PiiConfig,
     label: str = "records",
     cache: ResultCache | None = None,
+    executor: Executor | None = None,
 ) -> ScanResult:
     """Scan every cell of a table (or every text record) for PII.
 
@@ -193,6 +196,8 @@ def scan_table(
         cache: results of values already analysed with the same engine and
             config (the synthetic, train and holdout scans of one audit share
             their categorical and replayed values); filled in place.
+        executor: where the distinct values are analysed (:func:`auditor.execution.current`
+            without one); the findings do not depend on it (:func:`_analyse_on_workers`).
     """
     table, is_text = as_table(records)
     cache = {} if cache is None else cache
@@ -206,11 +211,13 @@ def scan_table(
     total = sum(len(uniques) for _, uniques in distinct.values())
     bar = tqdm(total=total, desc=f"pii scan {label}", unit="value", leave=False, disable=None)
     with presidio_warnings_summarised(f"pii scan {label}"), bar:
+        counted = _analyse_on_workers(distinct, is_text=is_text, engine=engine, config=config, cache=cache,
+                                      bar=bar, executor=executor)
         for column, (codes, uniques) in distinct.items():
             name = str(column)
             context = None if is_text else tuple(column_context(name))
             todo = [text for text in uniques if (context, text) not in cache]
-            bar.update(len(uniques) - len(todo))
+            bar.update(sum((context, text) not in counted for text in uniques) - len(todo))
             fresh = analyze_texts(
                 todo, engine=engine, config=config, context=list(context or ()) or None, progress=bar,
                 analyzer=analyzer, text_cache=text_cache,
@@ -223,6 +230,68 @@ def scan_table(
                 for res in cache[(context, text)]:
                     findings.append(Finding(row, name, res.entity_type, res.start, res.end, float(res.score), text[res.start : res.end]))
     return ScanResult(findings=findings, n_rows=len(table), columns=tuple(str(c) for c in table.columns), is_text=is_text)
+
+
+#: Fewest distinct values worth a part of their own on a worker (a worker's first part also builds its engine).
+MIN_VALUES_PER_PART = 1000
+
+
+def _analyse_on_workers(distinct, *, is_text: bool, engine: Engine, config: PiiConfig, cache: ResultCache,
+                        bar: tqdm, executor: Executor | None) -> set:
+    """Analyse the values not in ``cache`` on the executor's workers, into ``cache``; nothing when one part will do.
+
+    Returns the (context, value) pairs analysed (and counted on ``bar``).
+
+    A value's results depend only on the value, its column's context and the
+    config (:mod:`auditor.pii.batch_analysis`), so cutting the (context, value)
+    pairs into parts and analysing each part on any worker, with the engine
+    :func:`auditor.pii.engine.get_engine` builds there from the same config,
+    gives the results of one pass here. Only the engine ``get_engine`` gives for
+    ``config`` is rebuilt on workers; a caller's own engine is used here.
+    """
+    executor = executor or execution.current()
+    todo: dict[tuple[str, ...] | None, list[str]] = {}
+    for column, (_, uniques) in distinct.items():
+        context = None if is_text else tuple(column_context(str(column)))
+        seen = todo.setdefault(context, [])
+        seen.extend(text for text in uniques if (context, text) not in cache)
+    pairs = [(context, text) for context, texts in todo.items() for text in dict.fromkeys(texts)]
+    n_parts = executor.split(len(pairs), min_items=MIN_VALUES_PER_PART)
+    if n_parts <= 1 or engine is not get_engine_if_built(config):
+        return set()
+    parts = [_group_by_context(chunk) for chunk in execution.chunks(pairs, n_parts)]
+
+    def done(i: int) -> None:
+        bar.update(sum(len(texts) for _, texts in parts[i]))
+
+    results = executor.map(_analyse_part, parts, shared=config, on_done=done)
+    for part, found in zip(parts, results):
+        for (context, texts), per_text in zip(part, found):
+            for text, spans in zip(texts, per_text):
+                cache[(context, text)] = [RecognizerResult(entity, start, end, score)
+                                          for entity, start, end, score in spans]
+    return set(pairs)
+
+
+def _group_by_context(pairs):
+    grouped: dict = {}
+    for context, text in pairs:
+        grouped.setdefault(context, []).append(text)
+    return list(grouped.items())
+
+
+def _analyse_part(config: PiiConfig, part) -> list[list[list[tuple[str, int, int, float]]]]:
+    """On a worker: the resolved results of each (context, texts) group, as plain tuples."""
+    engine = get_engine(config)
+    analyzer = BatchAnalyzer(engine, config)
+    text_cache = TextCache()
+    out = []
+    with presidio_warnings_summarised("pii scan on a worker"):
+        for context, texts in part:
+            found = analyze_texts(texts, engine=engine, config=config, context=list(context or ()) or None,
+                                  analyzer=analyzer, text_cache=text_cache)
+            out.append([[(r.entity_type, r.start, r.end, float(r.score)) for r in res] for res in found])
+    return out
 
 
 def score_summary(scores: Sequence[float]) -> dict[str, float | None]:

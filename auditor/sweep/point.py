@@ -124,6 +124,7 @@ def _short(filename: str) -> str:
 def run_stages(job: PointJob, notify: Notify) -> dict[str, Any]:
     """Run the ``auditor.chain`` stages the point still needs; returns its final status (also in the status file)."""
     # the chain imports torch: loaded only here, after the worker has set its thread limits
+    from auditor import execution
     from auditor.chain import STAGES as CHAIN
 
     status = read_status(job.status_path) or new_status(job.id)
@@ -132,10 +133,12 @@ def run_stages(job: PointJob, notify: Notify) -> dict[str, Any]:
     try:
         chain_job = _chain_job(job)
         progress = _NotifyProgress(notify)
-        for step in CHAIN:
-            stage = step.name
-            if _needed(step, chain_job, status):
-                _run_stage(step, chain_job, status, progress, job)
+        # Points already run side by side, one per process: each runs its partitionable stages in itself.
+        with execution.activated(execution.InProcess()):
+            for step in CHAIN:
+                stage = step.name
+                if _needed(step, chain_job, status):
+                    _run_stage(step, chain_job, status, progress, job)
         status.update(state="done", stage=None)
     except Exception as exc:  # the point fails, the sweep goes on: record type and where, never the text
         status.update(state="failed", error=failure(exc, stage))
