@@ -236,7 +236,7 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, workers: int | None = None):
+    def __init__(self, address: str | None = None, workers: int | None = None, *, timeout: float = 30.0):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -251,7 +251,7 @@ class DaskExecutor(Executor):
                                              dashboard_address=None)
                 self.client = Client(self._cluster)
             else:
-                self.client = Client(address, timeout="30s")
+                self.client = Client(address, timeout=f"{timeout}s")
         except (OSError, TimeoutError) as exc:
             self.close()
             raise UserError(f"cannot reach the Dask scheduler at {address or 'a local cluster'} "

@@ -120,7 +120,7 @@ def partition_seed(seed: int, partitions: int, index: int) -> int:
     if partitions == 1:
         return seed
     words = np.random.SeedSequence((seed, partitions, index)).generate_state(2, dtype=np.uint32)
-    return int(words[0]) << 31 | int(words[1]) >> 1  # 62 bits: torch seeds are signed 64-bit
+    return int(words[0]) << 31 | int(words[1]) >> 1  # 63 bits: torch seeds are signed 64-bit
 
 
 def generate_records(
