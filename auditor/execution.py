@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextvars import ContextVar
@@ -130,6 +131,18 @@ def _run_part(fn: Callable[[Any, Any], Any], shared: Opaque, part: Opaque) -> An
                           "(message withheld: may quote data)") from None
 
 
+#: In a local worker process: the shared object of the running map, by its token.
+_SHARED: dict[str, Any] = {}
+
+
+def _run_local_part(fn, token: str, blob: Opaque, part: Opaque) -> Any:
+    """:func:`_run_part` in a local worker, unpickling the map's shared object at its first part only."""
+    if token not in _SHARED:
+        _SHARED.clear()
+        _SHARED[token] = pickle.loads(blob.value)
+    return _run_part(fn, Opaque(_SHARED[token], "shared"), part)
+
+
 def _limit_threads(threads: int) -> None:
     """Cap BLAS/OpenMP and torch threads in a fresh worker process (before they are imported)."""
     for var in _THREAD_VARS:
@@ -198,8 +211,10 @@ class LocalPool(Executor):
         if len(parts) <= 1 or self.workers <= 1:
             return super().map(fn, parts, shared=shared, on_done=on_done)
         pool = self._ensure()
-        wrapped = Opaque(shared, "shared")
-        futures = {pool.submit(_run_part, fn, wrapped, Opaque(p)): i for i, p in enumerate(parts)}
+        # Pickled once here; each worker unpickles it once per map (a model is tens of MB).
+        blob = Opaque(pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL), "shared")
+        token = uuid.uuid4().hex
+        futures = {pool.submit(_run_local_part, fn, token, blob, Opaque(p)): i for i, p in enumerate(parts)}
         return _collect(futures, on_done, lambda f: f.result(), _wait_local)
 
     def close(self) -> None:

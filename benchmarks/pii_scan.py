@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from faker import Faker
 
+from auditor.execution import InProcess
 from auditor.pii.config import load_config
 from auditor.pii.engine import get_engine
 from auditor.pii.scan import analyze_text, cell_text, column_context, scan_table
@@ -99,14 +100,14 @@ def main(argv=None) -> None:
     engine = get_engine(config)
     table = demo_like_table(rows=args.rows, seed=args.seed)
     warm_up = table.head(20)  # lazy loads (phone metadata per region, spaCy vectors) land in neither timing
-    scan_table(warm_up, engine=engine, config=config, label="warm-up")
+    scan_table(warm_up, engine=engine, config=config, label="warm-up", executor=InProcess())
     naive_findings(warm_up, engine=engine, config=config)
     print(f"engine: {engine.model.name} ({engine.model.source}); {len(table)} rows x {len(table.columns)} columns")
     print(f"cpus: {os.cpu_count()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"load average at start: {load_average()}")
 
     start, cpu = time.perf_counter(), time.process_time()
-    scan = scan_table(table, engine=engine, config=config, label="bench")
+    scan = scan_table(table, engine=engine, config=config, label="bench", executor=InProcess())
     fast_s, fast_cpu = time.perf_counter() - start, time.process_time() - cpu
     fast = {(f.row, f.column, f.entity, f.start, f.end, round(f.score, 6)) for f in scan.findings}
 
