@@ -17,7 +17,8 @@ Engines (``--engine NAME``, ``engine.name`` in the config):
 - ``dask``: a Dask distributed cluster at ``--address`` (``tcp://host:8786``,
   ``tls://...``), or, without an address, a ``LocalCluster`` started for the
   command. The shared object is scattered to every worker once; each part is one
-  task. Workers need the same dp-auditor version installed (checked on connect).
+  task. Workers need the same versions of dp-auditor and the libraries that shape
+  results (:data:`MATCHED_PACKAGES`; checked on connect).
 
 Per-worker state (the Presidio engine, a loaded model) lives in module-level
 caches of the worker process: built at the first part a worker runs and reused
@@ -120,8 +121,46 @@ class WorkerError(RuntimeError):
     """A task failed in a worker; only the exception's type is kept (its message may quote data)."""
 
 
+#: glibc's mallopt parameter of ``MALLOC_TRIM_THRESHOLD_``, and the threshold a worker gets.
+_M_TRIM_THRESHOLD = -1
+_TRIM_THRESHOLD = 128 * 2**20
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD = 32 * 2**20  # glibc's largest on 64-bit
+_allocator_tuned = False
+
+
+def _tune_allocator() -> None:
+    """Undo a small ``MALLOC_TRIM_THRESHOLD_`` in this worker process (once).
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, so glibc hands
+    freed memory back to the OS at once and takes it again at the next allocation.
+    The scan (millions of small objects) and generation (small tensors every step)
+    ran at half speed under it (``benchmarks/scale.py``: 1.05x with 2 workers instead
+    of 2.2x): setting the variable also fixes glibc's mmap threshold at 128 KiB, so
+    every larger tensor is mapped and unmapped. Here the trim threshold becomes
+    128 MiB and the mmap threshold 32 MiB.
+    """
+    global _allocator_tuned
+    if _allocator_tuned:
+        return
+    _allocator_tuned = True
+    value = os.environ.get("MALLOC_TRIM_THRESHOLD_", "")
+    if not value.isdigit() or int(value) >= _TRIM_THRESHOLD:
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+        # The variable also froze the mmap threshold at 128 KiB: every tensor above it was mapped and unmapped.
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+    except (OSError, AttributeError):  # not glibc: nothing to undo
+        pass
+
+
 def _run_part(fn: Callable[[Any, Any], Any], shared: Opaque, part: Opaque) -> Any:
     """Run one part in a worker, turning an unexpected exception into a :class:`WorkerError`."""
+    _tune_allocator()
     try:
         return fn(shared.value, part.value)
     except UserError:
@@ -150,10 +189,31 @@ def _limit_threads(threads: int) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _worker_version() -> str:
-    import auditor
+#: Distributions whose versions must match between the client and every worker: each can change a result.
+MATCHED_PACKAGES = ("dp-auditor", "numpy", "torch", "transformers", "presidio-analyzer", "spacy", "phonenumbers")
 
-    return auditor.__version__
+
+def _versions() -> dict[str, str | None]:
+    """The installed versions of :data:`MATCHED_PACKAGES` (None: not installed); imports none of them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in MATCHED_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def version_mismatches(client: dict[str, str | None], workers: dict[str, dict[str, str | None]]) -> list[str]:
+    """``package client-version vs worker-version`` for each package some worker has in another version."""
+    out = []
+    for name in MATCHED_PACKAGES:
+        others = sorted({str(v.get(name)) for v in workers.values()} - {str(client.get(name))})
+        if others:
+            out.append(f"{name} {client.get(name)} here, {', '.join(others)} on a worker")
+    return out
 
 
 class Executor:
@@ -271,14 +331,15 @@ class DaskExecutor(Executor):
             self.close()
             raise UserError(f"cannot reach the Dask scheduler at {address or 'a local cluster'} "
                             f"({type(exc).__name__})") from None
-        versions = set(self.client.run(_worker_version).values())
-        if not versions:
+        workers_versions = self.client.run(_versions)
+        if not workers_versions:
             self.close()
             raise UserError(f"the Dask cluster at {address} has no workers")
-        if versions != {_worker_version()}:
+        mismatches = version_mismatches(_versions(), workers_versions)
+        if mismatches:
             self.close()
-            raise UserError(f"the Dask workers run dp-auditor {', '.join(sorted(versions))}, this is "
-                            f"{_worker_version()}: install the same version on every worker")
+            raise UserError("the Dask workers run other library versions (results could differ): "
+                            + "; ".join(mismatches))
         self.address = address
 
     @property

