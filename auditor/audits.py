@@ -473,8 +473,8 @@ def audit_files(*, synthetic: str | Path, train: str | Path, holdout: str | Path
         write_json(run.run_json, {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                   "config": run_cfg, "config_hash": config_hash(run_cfg),
                                   "seeds": {"audit": cfg.seed}, "versions": versions(),
-                                  "data_hash": data_io.data_hash(tr.frame),
-                                  "synthetic_hash": data_io.data_hash(syn.frame),
+                                  "data_hash": data_io.data_hash(tr.frame, key=salt),
+                                  "synthetic_hash": data_io.data_hash(syn.frame, key=salt),
                                   "input_digests": digests, "outside_guarantee": [f.sentence for f in outside],
                                   "model_free": True})
         ctx = AuditContext(run=run, config=cfg, schema=schema_obj, train=tr.frame,

@@ -56,3 +56,19 @@ def test_two_percent_copied_rows_fail_internal_naming_them(capsys, files):
     exact = record["distance"]["copies"]["exact"]
     assert (exact["train_hits"], exact["control_hits"], exact["synthetic_rows"]) == (3, 0, COPIED_TO)
     assert "synthetic rows (0-based) 10, 70, 130" in md
+
+
+def test_model_free_run_json_keys_its_data_hashes(capsys, files):
+    """run.json's hashes of the training and synthetic tables are HMACs with the run's salt, not plain SHA-256."""
+    from auditor.data import data_hash, load_records
+
+    out = files / "audit-keyed"
+    code, _, err = run_cli(capsys, "audit", "--synthetic", files / "fresh.csv", "--train", files / "train.csv",
+                           "--out", out, "--only", "duplicates", "-q")
+    assert code == 0, err
+    meta = json.loads((out / "run.json").read_text())
+    salt = (out / ".salt").read_text().strip()
+    train = load_records(files / "train.csv").frame
+    fresh = load_records(files / "fresh.csv").frame
+    assert meta["data_hash"] == data_hash(train, key=salt) != data_hash(train)
+    assert meta["synthetic_hash"] == data_hash(fresh, key=salt) != data_hash(fresh)

@@ -276,3 +276,19 @@ def test_equal_points_share_a_plot_label():
     pts = [(1.0, 1.0, "a"), (1.05, 1.01, "b"), (1.1, 1.0, "c"), (5.0, 2.0, "d")]
     assert _label_clusters(pts) == [((1.0, 1.0), ["a", "b"]), ((1.1, 1.0), ["c"]), ((5.0, 2.0), ["d"])]
     assert _label_clusters([]) == []
+
+
+def test_a_sweep_started_with_a_plain_data_hash_resumes_keyed(tmp_path, demo_small_csv):
+    """Sweeps before the salt stored a plain SHA-256: it is still checked, then replaced by an HMAC."""
+    from auditor.sweep.runner import prepare
+
+    out = tmp_path / "sweep"
+    out.mkdir()
+    cfg = _config(data=str(demo_small_csv.resolve()), grid={"noise_multiplier": [1.0]}, train={"seed": 1})
+    frame = load_records(demo_small_csv).frame
+    (out / "sweep_config.json").write_text(json.dumps({"config": cfg.to_dict(), "data_hash": data_hash(frame)}))
+    prep = prepare(cfg, out)
+    assert prep.data_hash == data_hash(frame, key=prep.salt) != data_hash(frame)
+    (out / "sweep_config.json").write_text(json.dumps({"config": cfg.to_dict(), "data_hash": "0" * 64}))
+    with pytest.raises(UserError, match="the data changed since this sweep started"):
+        prepare(cfg, out)

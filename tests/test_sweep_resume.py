@@ -193,3 +193,14 @@ def test_html_renders_in_chromium(sweep, tmp_path):
         assert f"<code>{p}</code>" in shot.dom
     assert "MIA AUC" in shot.dom and "TPR at 1% FPR" in shot.dom
     assert shot.dom.count("data:image/png;base64,") == 4
+
+
+def test_the_data_hash_is_keyed_with_the_sweeps_private_salt(sweep, demo_small_csv):
+    from auditor.data import data_hash, load_records
+
+    out = sweep["out"]
+    salt = out / ".salt"
+    assert salt.stat().st_mode & 0o777 == 0o600
+    frame = load_records(demo_small_csv).frame
+    recorded = json.loads((out / "sweep_config.json").read_text())["data_hash"]
+    assert recorded == data_hash(frame, key=salt.read_text().strip()) != data_hash(frame)

@@ -2,7 +2,8 @@
 
 ```
 DIR/
-  sweep_config.json   the SweepConfig (seed resolved) and the data hash
+  sweep_config.json   the SweepConfig (seed resolved) and the data's HMAC (keyed with .salt)
+  .salt               the sweep's secret key of that HMAC (mode 0600)
   sweep.json          the results: one row per point, frontiers, the chosen setting
   sweep.html          the same for a reader (self-contained)
   runs/<point id>/    a full run directory per point (DESIGN.md "Run directory")
@@ -36,9 +37,14 @@ class SweepDir:
     def lock(self) -> Path:
         return self.root / ".sweep.lock"
 
+    @property
+    def salt_file(self) -> Path:
+        return self.root / ".salt"
+
     def tool_paths(self) -> tuple[Path, ...]:
         """Every path a sweep writes in its directory."""
-        return (self.config, self.record, self.html, self.lock, self.root / "runs", self.root / "status")
+        return (self.config, self.record, self.html, self.lock, self.salt_file, self.root / "runs",
+                self.root / "status")
 
     def run_dir(self, point_id: str) -> Path:
         return self.root / "runs" / point_id

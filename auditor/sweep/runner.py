@@ -32,7 +32,8 @@ from auditor.sweep.grid import Point, expand
 from auditor.sweep.html import render_html
 from auditor.sweep.layout import SweepDir
 from auditor.sweep.results import build_record, point_metrics
-from reports.atomic import atomic_write
+from reports.atomic import atomic_write, write_private
+from reports.pii_masking import new_salt
 
 
 @dataclass
@@ -73,6 +74,7 @@ class _Prepared:
     points: list[Point]
     policy: dict | None
     data_hash: str
+    salt: str
 
 
 def prepare(config: SweepConfig, out: Path) -> _Prepared:
@@ -105,11 +107,15 @@ def prepare(config: SweepConfig, out: Path) -> _Prepared:
         raise UserError(f"{out} already holds files that are not a sweep; choose another --out")
     if config.train.seed is None:
         config.train.seed = saved["config"]["train"]["seed"] if saved else secrets.randbits(31)
-    digest = data_io.data_hash(dataset.frame)
+    # The data's HMAC keyed with the sweep's secret salt: a plain hash would confirm a guessed table.
+    # A sweep started before the salt existed holds a plain SHA-256: checked as such, then keyed.
+    key = sweep.salt_file.read_text(encoding="utf-8").strip() if saved and sweep.salt_file.exists() else None
     if saved is not None:
         _require_same_sweep(config, SweepConfig.from_dict(saved["config"]), out)
-        if saved["data_hash"] != digest:
+        if saved["data_hash"] != data_io.data_hash(dataset.frame, key=key):
             raise UserError(f"{config.data.path}: the data changed since this sweep started (hash mismatch)")
+    key = key or new_salt()
+    digest = data_io.data_hash(dataset.frame, key=key)
     points = expand(config)
     for p in points:
         _require_same_point(p, sweep.run_dir(p.id))
@@ -120,7 +126,7 @@ def prepare(config: SweepConfig, out: Path) -> _Prepared:
             p.config.train.check_records(n_train)
         except ValueError as exc:
             raise UserError(f"sweep point {p.id}: {exc}") from None
-    return _Prepared(config=config, points=points, policy=policy, data_hash=digest)
+    return _Prepared(config=config, points=points, policy=policy, data_hash=digest, salt=key)
 
 
 def _require_same_sweep(given: SweepConfig, saved: SweepConfig, out: Path) -> None:
@@ -150,6 +156,8 @@ def run_sweep(config: SweepConfig, out: str | Path, *, quiet: bool = False) -> S
     sweep = SweepDir(out)
     out.mkdir(parents=True, exist_ok=True)
     with exclusive(sweep.lock, busy=f"{out}: another sweep is running in this directory"):
+        if not sweep.salt_file.exists():
+            write_private(sweep.salt_file, prep.salt)
         write_json(sweep.config, {"config": prep.config.to_dict(), "data_hash": prep.data_hash,
                                   "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         todo = [p for p in prep.points if not point_mod.is_complete(sweep.run_dir(p.id), prep.policy)]
