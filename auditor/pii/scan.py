@@ -259,7 +259,8 @@ def _analyse_on_workers(distinct, *, is_text: bool, engine: Engine, config: PiiC
     n_parts = executor.split(len(pairs), min_items=MIN_VALUES_PER_PART)
     if n_parts <= 1 or engine is not get_engine_if_built(config):
         return set()
-    parts = [_group_by_context(chunk) for chunk in execution.chunks(pairs, n_parts)]
+    # Dealt round-robin, so that every part gets its share of the costly columns (free text, NER).
+    parts = [_group_by_context(pairs[i::n_parts]) for i in range(n_parts)]
 
     def done(i: int) -> None:
         bar.update(sum(len(texts) for _, texts in parts[i]))
