@@ -134,7 +134,7 @@ def load_average() -> str:
 def profile_scan(table: pd.DataFrame, *, engine, config, top: int) -> None:
     """cProfile (CPU time) of one more scan: the share of the main stages and the top functions by own time."""
     profiler = cProfile.Profile(time.process_time)  # CPU time: wall time on a shared machine counts waiting
-    profiler.runcall(scan_table, table, engine=engine, config=config, label="profile")
+    profiler.runcall(scan_table, table, engine=engine, config=config, label="profile", executor=InProcess())
     stats = pstats.Stats(profiler)
     total = max(stats.total_tt, 1e-9)
     by_name = {f"{os.path.basename(path)}:{line}({name})": row for (path, line, name), row in stats.stats.items()}

@@ -144,8 +144,11 @@ def _requirement(items) -> tuple[int, frozenset[str]]:
     return digits, frozenset(chars)
 
 
+@functools.lru_cache(maxsize=4096)
 def pattern_requirement(regex: str, flags: int = 0) -> PatternRequirement | None:
     """What every match of ``regex`` contains, or ``None`` if Python's ``re`` cannot parse it.
+
+    Cached: every scan (and every scan part on a worker) builds its prefilters again.
 
     Presidio compiles patterns with the ``regex`` module; a pattern using its
     extensions (``\\p{..}``, fuzzy matching) fails to parse here and gets no
