@@ -124,7 +124,9 @@ SAMPLE_FLAGS = {
     "--top-p": [*NONFINITE, "0", "-0.5", "1.5"],
     "--magnitude-min-p": [*NONFINITE, "-0.1", "1"],
     "--gen-seed": [*NONFINITE, "-1", "4294967296"],
+    "--partitions": [*NONFINITE, "0", "-1", "100001"],
 }
+WORKERS = {"--workers": [*NONFINITE, "0", "-1", "4097"]}
 SWEEP_FLAGS = {
     **{flag: values for flag, values in TRAIN_FLAGS.items() if flag not in ("--lora-rank",)},
     **SAMPLE_FLAGS,
@@ -134,11 +136,13 @@ SWEEP_FLAGS = {
 # command -> (the arguments before the flag with DATA and OUT as placeholders, its numeric flags)
 COMMANDS = {
     "train": (["train", "DATA", "--out", "OUT", "--force"], TRAIN_FLAGS),
-    "run": (["run", "DATA", "--out", "OUT", "--force"], {**TRAIN_FLAGS, **SAMPLE_FLAGS}),
-    "generate": (["generate", "OUT"], SAMPLE_FLAGS),
+    "run": (["run", "DATA", "--out", "OUT", "--force"], {**TRAIN_FLAGS, **SAMPLE_FLAGS, **WORKERS}),
+    "generate": (["generate", "OUT"], {**SAMPLE_FLAGS, **WORKERS}),
+    "audit": (["audit", "OUT"], WORKERS),
     "sweep": (["sweep", "DATA", "--out", "OUT"], SWEEP_FLAGS),
-    "demo": (["demo", "--out", "OUT"], {"--epsilon": TRAIN_FLAGS["--epsilon"], "--seed": TRAIN_FLAGS["--seed"]}),
-    "scan": (["scan", "DATA"], {"--threshold": [*NONFINITE, "-0.1", "1.5"]}),
+    "demo": (["demo", "--out", "OUT"], {"--epsilon": TRAIN_FLAGS["--epsilon"], "--seed": TRAIN_FLAGS["--seed"],
+                                        **WORKERS}),
+    "scan": (["scan", "DATA"], {"--threshold": [*NONFINITE, "-0.1", "1.5"], **WORKERS}),
     "verify-dp": (["verify-dp", "--records", "300", "--out", "OUT"],
                   {flag: TRAIN_FLAGS[flag] for flag in ("--epsilon", "--delta", "--noise-multiplier", "--max-grad-norm",
                                                         "--epochs", "--batch-size", "--seed")}),

@@ -347,3 +347,24 @@ def test_a_worker_with_another_pii_pipeline_stops_the_scan(monkeypatch):
     monkeypatch.setattr(scan_module, "MIN_VALUES_PER_PART", 20)
     with pytest.raises(UserError, match="a worker's PII engine is not this process's .*blank.*no NER"):
         scan_table(fake_people(40, seed=2), engine=engine, config=config, executor=WorkerWithoutNer())
+
+
+def test_scan_parts_are_capped_in_size(monkeypatch):
+    """However few the workers, no part exceeds MAX_VALUES_PER_PART values (heartbeats between parts)."""
+    config = load_config({"ner": False})
+    engine = get_engine(config)
+    sizes = []
+
+    class Recording(InProcess):
+        workers = 2
+
+        def map(self, fn, parts, **kw):
+            sizes.extend(sum(len(texts) for _, texts in part) for part in parts)
+            return super().map(fn, parts, **kw)
+
+    monkeypatch.setattr(scan_module, "MIN_VALUES_PER_PART", 10)
+    monkeypatch.setattr(scan_module, "MAX_VALUES_PER_PART", 25)
+    table = fake_people(60, seed=4)
+    local = scan_table(table, engine=engine, config=config, executor=InProcess())
+    assert findings(scan_table(table, engine=engine, config=config, executor=Recording())) == findings(local)
+    assert len(sizes) > 8 and max(sizes) <= 25 and max(sizes) - min(sizes) <= 1

@@ -234,6 +234,9 @@ def scan_table(
 
 #: Fewest distinct values worth a part of their own on a worker (a worker's first part also builds its engine).
 MIN_VALUES_PER_PART = 1000
+#: Most distinct values in one part (about a minute and a half of work): a part holds its worker's GIL
+#: in long stretches, and a Dask worker must still answer its scheduler's heartbeats in between.
+MAX_VALUES_PER_PART = 10_000
 
 
 def _analyse_on_workers(distinct, *, is_text: bool, engine: Engine, config: PiiConfig, cache: ResultCache,
@@ -259,6 +262,7 @@ def _analyse_on_workers(distinct, *, is_text: bool, engine: Engine, config: PiiC
     n_parts = executor.split(len(pairs), min_items=MIN_VALUES_PER_PART)
     if n_parts <= 1 or engine is not get_engine_if_built(config):
         return set()
+    n_parts = max(n_parts, -(-len(pairs) // MAX_VALUES_PER_PART))
     # Dealt round-robin, so that every part gets its share of the costly columns (free text, NER).
     parts = [_group_by_context(pairs[i::n_parts]) for i in range(n_parts)]
 
