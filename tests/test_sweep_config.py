@@ -292,3 +292,16 @@ def test_a_sweep_started_with_a_plain_data_hash_resumes_keyed(tmp_path, demo_sma
     (out / "sweep_config.json").write_text(json.dumps({"config": cfg.to_dict(), "data_hash": "0" * 64}))
     with pytest.raises(UserError, match="the data changed since this sweep started"):
         prepare(cfg, out)
+
+
+def test_a_misspelled_audit_name_is_refused_before_any_training(tmp_path, demo_small_csv, capsys):
+    import yaml
+
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"data": str(demo_small_csv), "schema": str(DEMO_SCHEMA),
+                                      "grid": {"noise_multiplier": [1.0]}, "train": {"seed": 1},
+                                      "audit": {"audits": ["distance", "pii_typo"]}}))
+    out = tmp_path / "sweep"
+    code, _, err = run_cli(capsys, "sweep", "--config", config, "--out", out)
+    assert code == 2 and "unknown audit(s): pii_typo" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -126,6 +126,10 @@ def prepare(config: SweepConfig, out: Path) -> _Prepared:
             p.config.train.check_records(n_train)
         except ValueError as exc:
             raise UserError(f"sweep point {p.id}: {exc}") from None
+    if config.audit.audits is not None:  # a misspelled audit name fails now, not after each point's training
+        from auditor.audits import selected_audits
+
+        selected_audits(config.audit)
     return _Prepared(config=config, points=points, policy=policy, data_hash=digest, salt=key)
 
 
