@@ -30,6 +30,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+# Light (no torch, numpy or pandas): a point's process sets its thread limits before those load.
+from auditor.progress import Progress
+
 STAGES = ("train", "generate", "audit", "report")
 Notify = Callable[[str], None]
 _OWN_PACKAGES = ("auditor", "canaries", "attacks", "reports")
@@ -180,7 +183,7 @@ def _run_stage(step, chain_job, status: dict[str, Any], progress, job: PointJob)
     write_status(job.status_path, status)
 
 
-class _NotifyProgress:
+class _NotifyProgress(Progress):
     """The chain's progress as messages to the sweep's parent process (training: at most one a second)."""
 
     def __init__(self, notify: Notify) -> None:
@@ -204,8 +207,8 @@ class _NotifyProgress:
     def audit(self, name: str) -> None:
         self.notify(f"audit: {name}")
 
-    def note(self, text: str) -> None:
-        """The train stage's decisions (fitted settings, identifier table) are in each point's run.json/privacy.json."""
+    # note(): the base's, which shows nothing; the train stage's decisions (fitted settings, identifier
+    # table) are in each point's run.json and privacy.json.
 
 
 # ---------------------------------------------------------------------------- the worker process
