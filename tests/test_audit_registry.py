@@ -140,3 +140,21 @@ def test_the_chain_refuses_an_unknown_audit_before_training(demo_small_csv, tmp_
     with pytest.raises(UserError, match=r"unknown audit\(s\): nope"):
         run_chain(ChainJob(data=demo_small_csv, out=tmp_path / "run", config=cfg))
     assert not (tmp_path / "run").exists()
+
+
+def test_the_help_names_every_builtin_audit_in_run_order():
+    """`auditor audit --help` lists the audits without importing the registry (torch): the list must not drift."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from auditor.commands.audit import BUILTIN_AUDITS
+
+    root = Path(__file__).resolve().parent.parent
+    fresh = subprocess.run([sys.executable, "-c", "from auditor.audits import audit_names; print(','.join(audit_names()))"],
+                           cwd=root, capture_output=True, text=True, timeout=300)
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert tuple(fresh.stdout.strip().split(",")) == BUILTIN_AUDITS
+    help_text = subprocess.run([sys.executable, "-m", "auditor", "audit", "--help"], cwd=root, capture_output=True,
+                               text=True, timeout=300).stdout
+    assert all(name in " ".join(help_text.split()) for name in BUILTIN_AUDITS)

@@ -9,11 +9,16 @@ from auditor.config import AuditConfig
 from auditor.errors import UserError
 
 
+#: The audits dp-auditor registers itself, in run order, for the help (the registry itself imports torch;
+#: ``tests/test_audit_registry.py`` keeps the two equal). Audits registered by other code run too.
+BUILTIN_AUDITS = ("exposure", "mia", "dp_audit", "distance", "pii", "duplicates", "anonymity", "quality")
+
+
 @click.command("audit")
 @click.argument("run", required=False, type=click.Path(file_okay=False))
 @click.option("--only", default=None,
-              help="Comma-separated subset of the registered audits (default: all; an unknown name is refused, "
-                   "with the list).")
+              help=f"Comma-separated subset of the registered audits: {', '.join(BUILTIN_AUDITS)} and any "
+                   "registered by other code (default: all; an unknown name is refused, with the list).")
 @click.option("--synthetic", type=click.Path(dir_okay=False), help="Model-free mode: synthetic data from any generator.")
 @click.option("--train", "train_file", type=click.Path(dir_okay=False), help="Model-free mode: the real training data.")
 @click.option("--holdout", type=click.Path(dir_okay=False), help="Model-free mode: real records not used for training.")
