@@ -4,6 +4,7 @@ the single-process path, for the PII scan, the nearest-neighbour attacks and gen
 import logging
 import math
 
+import distributed
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +22,6 @@ from auditor.pii.config import load_config
 from auditor.pii.engine import get_engine
 from auditor.pii.scan import scan_table
 
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
