@@ -335,13 +335,14 @@ def distance(ctx: AuditContext) -> dict[str, Any]:
     qi = list(config.quasi_identifiers or default_quasi_identifiers(schema))
     secret = config.secret_column or default_target(schema)
     fmts = {c.name: c.format for c in schema.columns if c.kind == "datetime"}
+    executor = execution.current()
     return distance_run(
         synthetic=ctx.synthetic[list(kinds)], train=ctx.train[list(kinds)], holdout=ctx.holdout[list(kinds)],
         column_kinds=kinds, quasi_identifiers=[q for q in qi if q != secret] or None,
         secret_column=secret, learned_columns=[c.name for c in schema.learned] or None,
         config=DistanceConfig(datetime_formats=fmts, seed=config.seed, n_jobs=execution.cores()),
         # Locally, threads over every core share the reference without copying it; a cluster gets query parts.
-        executor=execution.current() if execution.current().name == "dask" else None)
+        executor=executor if executor.name == "dask" else None)
 
 
 @register_audit("pii", inputs=("synthetic", "split"))

@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from typing import Any, Callable, Iterator, Sequence
 
+from auditor.bounds import WORKERS
 from auditor.errors import UserError
 
 ENGINES = ("local", "dask")
@@ -80,9 +81,8 @@ class EngineConfig:
             raise UserError("--address needs --engine dask")
         if self.address is not None and (not isinstance(self.address, str) or not self.address.strip()):
             raise UserError("--address must be a scheduler address such as tcp://host:8786")
-        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
-                                         or not 1 <= self.workers <= 4096):
-            raise UserError(f"--workers must be an integer in [1, 4096], got {self.workers!r}")
+        if self.workers is not None and not WORKERS.admits(self.workers):
+            raise UserError(f"--workers must be {WORKERS.describe()}, got {self.workers!r}")
         if self.workers is not None and self.address is not None:
             raise UserError("--workers sizes a local cluster; a cluster at --address has its own workers")
 
@@ -240,9 +240,6 @@ class Executor:
             return 1
         return max(1, min(self.workers * per_worker, n_items // min_items))
 
-    def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "workers": self.workers}
-
     def close(self) -> None:
         pass
 
@@ -344,7 +341,6 @@ class DaskExecutor(Executor):
             self.close()
             raise UserError("the Dask workers run other library versions (results could differ): "
                             + "; ".join(mismatches))
-        self.address = address
 
     @property
     def workers(self) -> int:  # type: ignore[override]
@@ -371,10 +367,6 @@ class DaskExecutor(Executor):
             return _collect(index, on_done, lambda f: f.result(), wait_some)
         finally:
             self.client.cancel(futures + [shared_future])
-
-    def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "workers": self.workers,
-                "cluster": "local" if self._cluster is not None else "remote"}
 
     def close(self) -> None:
         client = getattr(self, "client", None)
@@ -431,12 +423,3 @@ def partition_sizes(n: int, parts: int) -> list[int]:
     base, extra = divmod(n, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
-
-def chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
-    """``items`` cut into ``parts`` contiguous slices (:func:`partition_sizes`), empty ones dropped."""
-    out, start = [], 0
-    for size in partition_sizes(len(items), parts):
-        if size:
-            out.append(items[start:start + size])
-        start += size
-    return out

@@ -184,8 +184,8 @@ def generate_records(
         "valid": generated - invalid,
         "invalid": invalid,
         "validity": (generated - invalid) / generated,
+        "partitions": partitions,
     }
-    stats["partitions"] = partitions
     return records, stats
 
 

@@ -110,12 +110,15 @@ def prepare(config: SweepConfig, out: Path) -> _Prepared:
     # The data's HMAC keyed with the sweep's secret salt: a plain hash would confirm a guessed table.
     # A sweep started before the salt existed holds a plain SHA-256: checked as such, then keyed.
     key = sweep.salt_file.read_text(encoding="utf-8").strip() if saved and sweep.salt_file.exists() else None
+    digest = None
     if saved is not None:
         _require_same_sweep(config, SweepConfig.from_dict(saved["config"]), out)
-        if saved["data_hash"] != data_io.data_hash(dataset.frame, key=key):
+        digest = data_io.data_hash(dataset.frame, key=key)
+        if saved["data_hash"] != digest:
             raise UserError(f"{config.data.path}: the data changed since this sweep started (hash mismatch)")
-    key = key or new_salt()
-    digest = data_io.data_hash(dataset.frame, key=key)
+    if key is None:  # a new sweep, or one started before the salt: key the hash now
+        key = new_salt()
+        digest = data_io.data_hash(dataset.frame, key=key)
     points = expand(config)
     for p in points:
         _require_same_point(p, sweep.run_dir(p.id))
